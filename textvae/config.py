@@ -1,0 +1,303 @@
+"""Typed configuration: frozen dataclasses loaded from YAML with `key=value` overrides.
+
+Every field is documented where it is declared. `load_config(path, overrides)` is
+the only entry point; it rejects unknown keys and bad values with a message that
+names the key and lists the valid choices, so a typo never trains the wrong model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or override names an unknown key or a bad value."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    # Training corpus: a text file (one sentence a line), .csv/.tsv, .jsonl
+    # (optionally .gz), or a Hugging Face `datasets` directory saved to disk.
+    train: str = ""
+    # Validation corpus; empty means: hold out `valid_fraction` of `train`.
+    valid: str = ""
+    # Test corpus, used by `textvae evaluate` when no --data is given.
+    test: str = ""
+    # File format: auto (from the extension), text, csv, tsv, jsonl, parquet,
+    # hf (a `datasets` save_to_disk directory).
+    format: str = "auto"
+    # Column / key holding the sentence in csv, tsv, jsonl and hf corpora.
+    text_field: str = "text"
+    # Column / key holding the label; empty means unlabelled.
+    label_field: str = ""
+    # Maximum tokens per sentence, BOS/EOS excluded; longer ones are truncated
+    # (the count is reported, never silent).
+    max_length: int = 64
+    # Fraction of `train` held out as validation when `valid` is empty.
+    valid_fraction: float = 0.05
+    # Lower-case the text before tokenisation.
+    lowercase: bool = False
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    # unigram or bpe (sentencepiece), or word (whitespace vocabulary with UNK).
+    kind: str = "unigram"
+    # Vocabulary size including the four special tokens (PAD, UNK, BOS, EOS).
+    # For `word`, the most frequent words up to this size; fewer if the corpus
+    # has fewer distinct words.
+    vocab_size: int = 8000
+    # An existing tokenizer file (sentencepiece .model or word .vocab); empty
+    # means: train one on the training split.
+    model_file: str = ""
+    # sentencepiece character coverage.
+    character_coverage: float = 1.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # Encoder architecture: lstm.
+    encoder: str = "lstm"
+    # Decoder architecture: lstm.
+    decoder: str = "lstm"
+    # Dimension of z.
+    latent_dim: int = 32
+    # Token embedding size (encoder and decoder each own one).
+    embedding_dim: int = 256
+    # LSTM hidden size.
+    hidden_dim: int = 512
+    # Dropout on decoder input embeddings and LSTM outputs.
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class KLConfig:
+    # KL weight schedule: constant, linear, logistic, cyclical.
+    schedule: str = "linear"
+    # Final (maximum) KL weight.
+    weight: float = 1.0
+    # linear: steps from weight 0 to `weight`.
+    warmup_steps: int = 10000
+    # logistic (Bowman et al. 2016): weight / (1 + exp(-steepness * (step - midpoint))).
+    midpoint: int = 5000
+    steepness: float = 0.0025
+    # cyclical (Fu et al. 2019): `cycles` cycles over train.max_steps, the weight
+    # rising linearly over the first `ratio` of each cycle, then held.
+    cycles: int = 4
+    ratio: float = 0.5
+    # Free bits lambda in nats per dimension, applied to the batch-mean KL of
+    # each dimension; 0 disables. The reported KL is always the true KL.
+    free_bits: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # Sentences per batch.
+    batch_size: int = 32
+    # Total optimizer steps.
+    max_steps: int = 10000
+    # Adam learning rate.
+    learning_rate: float = 1e-3
+    # Global gradient-norm clip; 0 disables.
+    clip_norm: float = 5.0
+    # Seed for initialisation, data order, word dropout and sampling.
+    seed: int = 0
+    # Probability of replacing a decoder input token by UNK (never BOS/PAD).
+    word_dropout: float = 0.0
+    # Steps between metrics.jsonl / TensorBoard records.
+    log_every: int = 50
+    # Steps between validation ELBO runs (best checkpoint kept).
+    eval_every: int = 500
+    # Steps between checkpoints; the final step is always saved.
+    checkpoint_every: int = 500
+    # Checkpoints kept besides the best one.
+    keep_checkpoints: int = 2
+    # Compile train steps with XLA.
+    jit_compile: bool = False
+    # Show the Keras progress bar on stderr.
+    progress_bar: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    kl: KLConfig = field(default_factory=KLConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.format": ("auto", "text", "csv", "tsv", "jsonl", "parquet", "hf"),
+    "tokenizer.kind": ("unigram", "bpe", "word"),
+    "model.encoder": ("lstm",),
+    "model.decoder": ("lstm",),
+    "kl.schedule": ("constant", "linear", "logistic", "cyclical"),
+}
+
+# (key, lowest allowed, highest allowed); None means unbounded.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "data.max_length": (1, None),
+    "data.valid_fraction": (0.0, 0.5),
+    "tokenizer.vocab_size": (5, None),
+    "tokenizer.character_coverage": (0.9, 1.0),
+    "model.latent_dim": (1, None),
+    "model.embedding_dim": (1, None),
+    "model.hidden_dim": (1, None),
+    "model.dropout": (0.0, 0.99),
+    "kl.weight": (0.0, None),
+    "kl.warmup_steps": (0, None),
+    "kl.steepness": (0.0, None),
+    "kl.cycles": (1, None),
+    "kl.ratio": (0.0, 1.0),
+    "kl.free_bits": (0.0, None),
+    "train.batch_size": (1, None),
+    "train.max_steps": (1, None),
+    "train.learning_rate": (0.0, None),
+    "train.clip_norm": (0.0, None),
+    "train.word_dropout": (0.0, 1.0),
+    "train.log_every": (1, None),
+    "train.eval_every": (1, None),
+    "train.checkpoint_every": (1, None),
+    "train.keep_checkpoints": (1, None),
+}
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Loads a YAML config file (or the defaults) and applies `key=value` overrides.
+
+    Args:
+      path: YAML file with sections `data`, `tokenizer`, `model`, `kl`, `train`;
+        None for the defaults.
+      overrides: strings such as `"model.latent_dim=16"`; values are parsed as YAML.
+    Returns:
+      The validated, frozen `Config`.
+    Raises:
+      ConfigError: naming the file, key and valid choices at fault.
+    """
+    tree: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        try:
+            tree = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: invalid YAML: {e}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections, got {type(tree).__name__}")
+    tree = {k: dict(v) if isinstance(v, dict) else v for k, v in tree.items()}
+    for item in overrides:
+        key, value = parse_override(item)
+        section, _, name = key.partition(".")
+        if not isinstance(tree.get(section, {}), dict):
+            raise ConfigError(f"{key}: section {section!r} is not a mapping")
+        tree.setdefault(section, {})[name] = value
+    return config_from_dict(tree, source=source)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Splits `"section.key=value"`; the value is parsed as YAML (`16`, `true`, `x.txt`)."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or key.count(".") != 1:
+        raise ConfigError(f"override {item!r}: expected section.key=value, e.g. model.latent_dim=16")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def config_from_dict(tree: Mapping[str, Any], source: str = "config") -> Config:
+    """Builds a validated `Config` from a nested mapping (unknown keys are errors)."""
+    sections = {f.name: f.type for f in dataclasses.fields(Config)}
+    hints = typing.get_type_hints(Config)
+    unknown = set(tree) - set(sections)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown section(s) {sorted(unknown)}; valid sections: {sorted(sections)}"
+        )
+    built = {}
+    for name in sections:
+        cls = hints[name]
+        values = tree.get(name) or {}
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: section {name!r} must be a mapping")
+        built[name] = _build_section(cls, name, values, source)
+    return Config(**built)
+
+
+def _build_section(cls: type, section: str, values: Mapping[str, Any], source: str):
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        full = f"{section}.{key}"
+        if key not in hints:
+            raise ConfigError(
+                f"{source}: unknown key {full!r}; valid keys in {section!r}: {sorted(hints)}"
+            )
+        kwargs[key] = _check_value(full, hints[key], value, source)
+    return cls(**kwargs)
+
+
+def _check_value(key: str, kind: type, value: Any, source: str) -> Any:
+    if value is None and kind is str:
+        value = ""
+    if kind is float and isinstance(value, str):
+        try:  # PyYAML reads 1e-3 (no dot) as a string
+            value = float(value)
+        except ValueError:
+            pass
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ConfigError(
+            f"{source}: {key} must be of type {kind.__name__}, got {value!r}"
+        )
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(
+            f"{source}: {key}={value!r} is not valid; choose one of {list(CHOICES[key])}"
+        )
+    low, high = RANGES.get(key, (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+        raise ConfigError(f"{source}: {key}={value!r} is out of range {bounds}")
+    return value
+
+
+def config_to_dict(config: Config) -> dict[str, dict[str, Any]]:
+    """The config as a plain nested dict (what `save_config` writes)."""
+    return dataclasses.asdict(config)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Writes the resolved config as YAML, atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def diff_configs(a: Config, b: Config, sections: Sequence[str]) -> list[str]:
+    """Keys in `sections` whose values differ, as `"model.hidden_dim: 512 -> 256"`."""
+    da, db = config_to_dict(a), config_to_dict(b)
+    changes = []
+    for section in sections:
+        for key, value in da[section].items():
+            if db[section][key] != value:
+                changes.append(f"{section}.{key}: {value!r} -> {db[section][key]!r}")
+    return changes

@@ -1,0 +1,13 @@
+"""The errors a user can cause (bad config, data, tokenizer, checkpoint, divergence).
+
+The CLI prints these as one line and exits non-zero; anything else is a bug and
+keeps its traceback.
+"""
+
+from textvae.checkpoints import CheckpointError
+from textvae.config import ConfigError
+from textvae.data import DataError
+from textvae.tokenizer import TokenizerError
+from textvae.train import TrainingDiverged
+
+USER_ERRORS = (ConfigError, DataError, TokenizerError, CheckpointError, TrainingDiverged)

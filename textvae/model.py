@@ -1,0 +1,209 @@
+"""SentenceVAE: the Bowman et al. (2016) sentence VAE as a Keras model."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from textvae import distributions
+from textvae.data import pad_batch
+from textvae.decoders import DECODERS
+from textvae.decoding import generate_ids, strip_special
+from textvae.encoders import ENCODERS
+from textvae.tokenizer import BOS_ID, EOS_ID
+
+
+def split_batch(batch):
+    """Splits `[BOS, w_1..w_n, EOS]` batches into encoder, decoder and target views.
+
+    Args:
+      batch: {"token_ids", "padding_mask"}, each (batch, time + 1).
+    Returns:
+      dict of `encoder` and `decoder` inputs ({"token_ids", "padding_mask"}, each
+      (batch, time)), `targets` (batch, time) int32 and `target_mask` (batch, time) float32.
+    """
+    ids, mask = batch["token_ids"], batch["padding_mask"]
+    return {
+        "encoder": {"token_ids": ids[:, 1:], "padding_mask": mask[:, 1:]},
+        "decoder": {"token_ids": ids[:, :-1], "padding_mask": mask[:, :-1]},
+        "targets": ids[:, 1:],
+        "target_mask": tf.cast(mask[:, 1:], tf.float32),
+    }
+
+
+@keras.saving.register_keras_serializable(package="textvae")
+class SentenceVAE(keras.Model):
+    """Sentence VAE with a Normal posterior and an autoregressive decoder.
+
+    Generative story: z ~ p(z) = N(0, I); x_t ~ p(x_t | x_<t, z) for t = 1..n+1,
+    ending with EOS. Inference: q(z|x) = N(loc(x), diag(scale(x)^2)).
+
+    Training maximises, per sentence, the (annealed) ELBO
+        E_q[log p(x|z)] - beta(step) * KL(q(z|x) || p(z)),
+    with one reparameterised sample of z; with free bits lambda > 0 the KL term is
+    sum_d max(lambda, mean_batch KL_d). Logged `kl` is always the true KL.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        latent_dim: int = 32,
+        embedding_dim: int = 256,
+        hidden_dim: int = 512,
+        encoder: str = "lstm",
+        decoder: str = "lstm",
+        dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.encoder = ENCODERS[encoder](vocab_size, embedding_dim, hidden_dim, latent_dim, name="encoder")
+        self.decoder = DECODERS[decoder](
+            vocab_size, embedding_dim, hidden_dim, latent_dim,
+            dropout=dropout, word_dropout=word_dropout, seed=seed, name="decoder",
+        )
+        self.noise_seed = keras.random.SeedGenerator(seed)
+
+        self.vocab_size = vocab_size
+        self.latent_dim = latent_dim
+        self.embedding_dim = embedding_dim
+        self.hidden_dim = hidden_dim
+        self.encoder_type = encoder
+        self.decoder_type = decoder
+        self.dropout = dropout
+        self.word_dropout = word_dropout
+        self.seed = seed
+        self.tokenizer = None  # attached by `textvae.load` / training
+        self.kl_weight_fn: Callable = lambda step: tf.constant(1.0)
+        self.free_bits = 0.0
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size, latent_dim=self.latent_dim,
+            embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim,
+            encoder=self.encoder_type, decoder=self.decoder_type,
+            dropout=self.dropout, word_dropout=self.word_dropout, seed=self.seed,
+        )
+        return config
+
+    # -- training -----------------------------------------------------------
+
+    def compile(self, optimizer="adam", kl_weight_fn: Callable | None = None, free_bits: float = 0.0, **kwargs):
+        """Keras compile plus the KL schedule (a function of the optimizer step) and free bits."""
+        super().compile(optimizer=optimizer, **kwargs)
+        if kl_weight_fn is not None:
+            self.kl_weight_fn = kl_weight_fn
+        self.free_bits = float(free_bits)
+
+    def call(self, inputs, training=False, noise=None):
+        """Teacher-forced pass.
+
+        Args:
+          inputs: {"token_ids", "padding_mask"}, (batch, time + 1), `[BOS .. EOS]`.
+          noise: optional (batch, latent) standard-normal draws for z; drawn from
+            the model's seed generator when None.
+        Returns:
+          {"logits": (batch, time, vocab), "loc", "scale", "z": (batch, latent)}.
+        """
+        views = split_batch(inputs)
+        loc, scale = self.encoder(views["encoder"], training=training)
+        if noise is None:
+            noise = keras.random.normal(tf.shape(loc), seed=self.noise_seed)
+        z = loc + scale * noise
+        logits = self.decoder(views["decoder"], z, training=training)
+        return {"logits": logits, "loc": loc, "scale": scale, "z": z}
+
+    def loss_terms(self, inputs, training=False, noise=None):
+        """Per-sentence loss terms.
+
+        Returns:
+          {"reconstruction": (batch,) -log p(x|z) in nats, "kl_per_dim": (batch, latent),
+           "kl": (batch,), "tokens": scalar count of predicted tokens}.
+        """
+        out = self(inputs, training=training, noise=noise)
+        views = split_batch(inputs)
+        token_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(views["targets"], out["logits"])
+        kl_per_dim = distributions.kl_per_dimension(out["loc"], out["scale"])
+        return {
+            "reconstruction": tf.reduce_sum(token_nll * views["target_mask"], axis=1),
+            "kl_per_dim": kl_per_dim,
+            "kl": tf.reduce_sum(kl_per_dim, axis=1),
+            "tokens": tf.reduce_sum(views["target_mask"]),
+        }
+
+    def train_step(self, data):
+        beta = self.kl_weight_fn(self.optimizer.iterations)
+        with tf.GradientTape() as tape:
+            terms = self.loss_terms(data, training=True)
+            reconstruction = tf.reduce_mean(terms["reconstruction"])
+            loss = reconstruction + beta * distributions.free_bits_kl(terms["kl_per_dim"], self.free_bits)
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        return {
+            "loss": loss,
+            "reconstruction": reconstruction,
+            "kl": tf.reduce_mean(terms["kl"]),
+            "kl_weight": beta,
+            "tokens": terms["tokens"],
+            "sentences": tf.cast(tf.shape(data["token_ids"])[0], tf.float32),
+        }
+
+    # -- public API on strings ----------------------------------------------
+
+    def _require_tokenizer(self):
+        if self.tokenizer is None:
+            raise ValueError("this model has no tokenizer attached; load it with textvae.load(workdir)")
+        return self.tokenizer
+
+    def _batch(self, sentences: Sequence[str]):
+        tokenizer = self._require_tokenizer()
+        if isinstance(sentences, str):
+            raise TypeError("pass a list of sentences, not a single string")
+        seqs = [np.asarray([BOS_ID, *tokenizer.encode(s), EOS_ID], np.int32) for s in sentences]
+        return pad_batch(seqs)
+
+    def encode(self, sentences: Sequence[str]):
+        """Posterior q(z|x): a `tfd.Independent(Normal)`, batch (n,), event (latent_dim,)."""
+        views = split_batch(self._batch(sentences))
+        loc, scale = self.encoder(views["encoder"], training=False)
+        return distributions.posterior(loc, scale)
+
+    @tf.function(reduce_retracing=True)
+    def _generate(self, z, max_length, temperature, seed):
+        return generate_ids(self.decoder, z, max_length, temperature, seed)
+
+    def decode(self, z, max_length: int = 50, temperature: float = 0.0, seed: int = 0) -> list[str]:
+        """Decodes latent codes to sentences.
+
+        Args:
+          z: (n, latent_dim) array-like.
+          temperature: 0 for greedy decoding; otherwise ancestral sampling.
+        Returns:
+          n sentences.
+        """
+        tokenizer = self._require_tokenizer()
+        z = tf.convert_to_tensor(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
+        ids = self._generate(z, tf.constant(max_length), float(temperature), tf.constant([seed, 0]))
+        return [tokenizer.decode(row) for row in strip_special(ids.numpy())]
+
+    def reconstruct(self, sentences: Sequence[str], sample: bool = False, seed: int = 0, **decode_kwargs) -> list[str]:
+        """Encodes and decodes; z is the posterior mean, or a sample with `sample=True`."""
+        q = self.encode(sentences)
+        z = q.sample(seed=tf.constant([seed, 1])) if sample else q.mean()
+        return self.decode(z, **decode_kwargs)
+
+    def sample(self, n: int, seed: int = 0, **decode_kwargs) -> list[str]:
+        """Decodes n draws of z from the prior (seeded)."""
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+        return self.decode(z, seed=seed, **decode_kwargs)
+
+    def interpolate(self, a: str, b: str, steps: int = 5, **decode_kwargs) -> list[str]:
+        """Decodes `steps + 2` points on the line between the posterior means of a and b."""
+        means = self.encode([a, b]).mean().numpy()
+        weights = np.linspace(0.0, 1.0, steps + 2, dtype=np.float32)[:, None]
+        return self.decode((1 - weights) * means[0] + weights * means[1], **decode_kwargs)

@@ -1,0 +1,199 @@
+"""train(config, workdir): prepare data, build, fit, checkpoint, resume.
+
+Run directory layout:
+  config.yaml          resolved config, written before step 0
+  tokenizer.model|.vocab
+  data_stats.json      corpus sizes, truncation and empty-line counts
+  metrics.jsonl        one JSON object per logging interval / validation run
+  tensorboard/         TensorBoard scalars
+  checkpoints/         ckpt-<step>/ (weights + optimizer + RNG), best.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from textvae import checkpoints
+from textvae.callbacks import TrainingMonitor
+from textvae.config import Config, ConfigError, diff_configs, load_config, save_config
+from textvae.data import EncodedCorpus, encode_corpus, read_corpus, split_holdout, to_dataset, training_batches
+from textvae.model import SentenceVAE
+from textvae.schedules import kl_weight
+from textvae.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
+
+CONFIG_FILE = "config.yaml"
+# Sections that fix the model's shape: a run directory cannot change them.
+FIXED_SECTIONS = ("model", "tokenizer")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became non-finite; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedData:
+    tokenizer: Tokenizer
+    train: EncodedCorpus
+    valid: EncodedCorpus
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def resolve_run_config(config: Config | None, workdir: Path) -> Config:
+    """The config of the run in `workdir`: a new one, or the saved one when resuming.
+
+    Raises ConfigError if `config` changes the model or tokenizer of an existing run.
+    """
+    saved_path = workdir / CONFIG_FILE
+    if not saved_path.is_file():
+        if config is None:
+            raise ConfigError(f"{workdir}: no {CONFIG_FILE} here; pass --config to start a new run")
+        return config
+    saved = load_config(saved_path)
+    if config is None:
+        return saved
+    conflicts = diff_configs(saved, config, FIXED_SECTIONS)
+    if conflicts:
+        raise ConfigError(
+            f"{workdir} holds a run with a different model/tokenizer config: {'; '.join(conflicts)}. "
+            "Use a new --workdir, or resume this run without --config."
+        )
+    changed = diff_configs(saved, config, ("data", "kl", "train"))
+    if changed:
+        log(f"resuming {workdir} with changed settings: {'; '.join(changed)}")
+    return config
+
+
+def prepare_data(config: Config, workdir: Path) -> PreparedData:
+    """Reads the corpora, trains (or reloads) the tokenizer and encodes both splits."""
+    train_corpus = read_corpus(config.data.train, config.data) if config.data.train else None
+    if train_corpus is None:
+        raise ConfigError("data.train is empty: set it to a corpus file")
+    train_texts = train_corpus.texts
+    if config.data.valid:
+        valid_texts = read_corpus(config.data.valid, config.data).texts
+    else:
+        train_texts, valid_texts = split_holdout(train_texts, config.data.valid_fraction, config.train.seed)
+    try:
+        tokenizer = load_tokenizer(workdir)
+    except ValueError:
+        tokenizer = train_tokenizer(config.tokenizer, train_texts)
+        tokenizer.save(workdir)
+    train = encode_corpus(train_texts, tokenizer, config.data.max_length)
+    valid = encode_corpus(valid_texts, tokenizer, config.data.max_length)
+    stats = {
+        "train_sentences": len(train.sequences), "valid_sentences": len(valid.sequences),
+        "train_truncated": train.truncated, "valid_truncated": valid.truncated,
+        "train_empty_lines_skipped": train_corpus.skipped_empty,
+        "vocab_size": tokenizer.vocab_size, "max_length": config.data.max_length,
+    }
+    (workdir / "data_stats.json").write_text(json.dumps(stats, indent=1))
+    log(f"data: {stats}")
+    if train.truncated or valid.truncated:
+        log(f"warning: truncated {train.truncated} train and {valid.truncated} valid sentences "
+            f"to data.max_length={config.data.max_length} tokens")
+    return PreparedData(tokenizer, train, valid)
+
+
+def build_model(config: Config, vocab_size: int) -> SentenceVAE:
+    """A SentenceVAE from the `model` section (and the word dropout rate)."""
+    m = config.model
+    return SentenceVAE(
+        vocab_size, latent_dim=m.latent_dim, embedding_dim=m.embedding_dim, hidden_dim=m.hidden_dim,
+        encoder=m.encoder, decoder=m.decoder, dropout=m.dropout,
+        word_dropout=config.train.word_dropout, seed=config.train.seed,
+    )
+
+
+def compile_model(model: SentenceVAE, config: Config) -> None:
+    """Adam with gradient clipping, the KL schedule and free bits; builds all variables."""
+    optimizer = keras.optimizers.Adam(
+        config.train.learning_rate, global_clipnorm=config.train.clip_norm or None
+    )
+    model.compile(
+        optimizer,
+        kl_weight_fn=lambda step: kl_weight(step, config.kl, config.train.max_steps),
+        free_bits=config.kl.free_bits,
+        jit_compile=config.train.jit_compile,
+    )
+    dummy = {"token_ids": np.array([[2, 4, 3]], np.int32), "padding_mask": np.ones((1, 3), bool)}
+    model(dummy)
+    model.optimizer.build(model.trainable_variables)
+
+
+def train(config: Config | None, workdir: str | Path) -> dict:
+    """Trains (or resumes) the run in `workdir`.
+
+    Args:
+      config: the run's config; None to resume from `workdir/config.yaml`.
+      workdir: run directory (created if missing).
+    Returns:
+      {"workdir", "step", "last": last logged training metrics, "best": best validation metrics}.
+    Raises:
+      TrainingDiverged: on a non-finite loss (the last good checkpoint stays).
+    """
+    workdir = Path(workdir)
+    config = resolve_run_config(config, workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    save_config(config, workdir / CONFIG_FILE)
+    keras.utils.set_random_seed(config.train.seed)
+
+    data = prepare_data(config, workdir)
+    model = build_model(config, data.tokenizer.vocab_size)
+    model.tokenizer = data.tokenizer
+    compile_model(model, config)
+    ckpt_root = workdir / "checkpoints"
+    start = 0
+    latest = checkpoints.latest_checkpoint(ckpt_root)
+    if latest is not None:
+        start = checkpoints.restore_checkpoint(model, latest)
+        # the optimizer state holds the learning rate: the config's value wins
+        model.optimizer.learning_rate.assign(config.train.learning_rate)
+        log(f"resumed from {latest} at step {start}")
+    monitor = TrainingMonitor(config.train, workdir, ckpt_root, data.valid, start)
+    if start < config.train.max_steps:
+        batches = training_batches(data.train, config.train.batch_size, config.train.seed, start)
+        with _interrupts_save(monitor):
+            model.fit(
+                to_dataset(batches), epochs=1, steps_per_epoch=config.train.max_steps - start,
+                verbose=1 if config.train.progress_bar else 0, callbacks=[monitor], shuffle=False,
+            )
+        if monitor.diverged:
+            raise TrainingDiverged(monitor.diverged)
+    return {"workdir": str(workdir), "step": int(model.optimizer.iterations.numpy()),
+            "last": monitor.last_record, "best": checkpoints.best_metrics(ckpt_root)}
+
+
+class _interrupts_save:
+    """Ctrl-C or SIGTERM during fit: save a checkpoint at the current step, then re-raise."""
+
+    def __init__(self, monitor: TrainingMonitor):
+        self.monitor = monitor
+
+    def __enter__(self):
+        self.previous = signal.getsignal(signal.SIGTERM)
+        try:
+            signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:  # not the main thread: leave signals alone
+            self.previous = None
+
+    def _raise(self, signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def __exit__(self, kind, value, traceback):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        if kind is KeyboardInterrupt:
+            path = self.monitor.save_now()
+            log(f"interrupted: saved {path}" if path else "interrupted: weights not finite, nothing saved")
+        return False
