@@ -27,7 +27,7 @@ class DataConfig:
     train: str = ""
     # Validation corpus; empty means: hold out `valid_fraction` of `train`.
     valid: str = ""
-    # Test corpus, used by `textvae evaluate` when no --data is given.
+    # Test corpus, kept with the run for evaluation; training never reads it.
     test: str = ""
     # File format: auto (from the extension), text, csv, tsv, jsonl, parquet,
     # hf (a `datasets` save_to_disk directory).

@@ -193,7 +193,7 @@ class _interrupts_save:
     def __exit__(self, kind, value, traceback):
         if self.previous is not None:
             signal.signal(signal.SIGTERM, self.previous)
-        if kind is KeyboardInterrupt:
+        if kind is KeyboardInterrupt and getattr(self.monitor, "model", None) is not None:
             path = self.monitor.save_now()
             log(f"interrupted: saved {path}" if path else "interrupted: weights not finite, nothing saved")
         return False
