@@ -13,7 +13,7 @@ from textvae.data import pad_batch
 from textvae.decoders import DECODERS
 from textvae.decoding import generate_ids, strip_special
 from textvae.encoders import ENCODERS
-from textvae.tokenizer import BOS_ID
+from textvae.tokenizer import BOS_ID, EOS_ID
 
 
 def split_batch(batch):
