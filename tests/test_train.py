@@ -131,3 +131,28 @@ def test_save_load_gives_identical_outputs(trained_run):
 def test_load_refuses_non_run_directories(tmp_path):
     with pytest.raises(ConfigError, match="not a textvae run directory"):
         load(tmp_path)
+
+
+def test_pretraining_then_vae_resumes_across_the_boundary(tmp_path):
+    overrides = ["train.pretrain_steps=4", "kl.warmup_steps=2"]
+    config = tiny_config(tmp_path, overrides)
+    train(config, tmp_path / "full")
+    records = train_records(tmp_path / "full")
+    weights_by_step = {r["step"]: r["kl_weight"] for r in records}
+    # steps 0-3: autoencoder (weight 0); steps 4-7: linear from 0 over 2 steps -> 0, 0.5, 1, 1
+    assert weights_by_step[2] == 0.0 and weights_by_step[4] == 0.0
+    assert weights_by_step[6] == pytest.approx((0.0 + 0.5) / 2)
+    assert weights_by_step[8] == pytest.approx(1.0)
+    train(tiny_config(tmp_path, [*overrides, "train.max_steps=4"]), tmp_path / "part")
+    train(config, tmp_path / "part")
+    assert [r["loss"] for r in train_records(tmp_path / "part")] == pytest.approx(
+        [r["loss"] for r in records], rel=1e-6)
+    for x, y in zip(weights(tmp_path / "full"), weights(tmp_path / "part")):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+
+
+def test_bn_vae_keeps_kl_where_the_plain_vae_loses_it(tmp_path):
+    plain = train(tiny_config(tmp_path, ["kl.free_bits=0"]), tmp_path / "plain")
+    bn = train(tiny_config(tmp_path, ["model.bn_gamma=1.0", "kl.free_bits=0"]), tmp_path / "bn")
+    # normalised means have a batch variance near gamma^2 in every dimension
+    assert bn["last"]["kl"] > 0.3 > 10 * plain["last"]["kl"]

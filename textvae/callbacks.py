@@ -43,6 +43,12 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.batches = self.tokens = self.sentences = 0
         self.started = time.perf_counter()
 
+    def on_train_batch_begin(self, batch, logs=None):
+        pretrain = self.config.pretrain_steps
+        if pretrain and int(self.model.optimizer.iterations.numpy()) == pretrain:
+            self.model.reinitialize_decoder(self.config.seed + pretrain)
+            print(f"step {pretrain}: autoencoder pretraining done, decoder re-initialised", file=sys.stderr)
+
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
         if not math.isfinite(float(logs["loss"])):

@@ -38,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("end")
     p.add_argument("--steps", type=int, default=5, help="intermediate points (K+2 lines printed)")
 
+    p = commands.add_parser("evaluate", help="IW-NLL, perplexity, ELBO, KL, MI, active units on a corpus")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--data", help="corpus file (default: the run's data.test)")
+    p.add_argument("--iw-samples", type=int, default=500, help="importance samples K per sentence")
+    p.add_argument("--split-name", help="name recorded with the result (default: the file name)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default="best", help="best, latest, or a ckpt-<step> directory name")
+
     p = commands.add_parser("demo", help="train on the BBC News demo corpus and show the results")
     p.add_argument("--workdir", default="runs/demo")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -79,6 +88,14 @@ def cmd_interpolate(args) -> None:
         print(line)
 
 
+def cmd_evaluate(args) -> None:
+    from textvae.evaluation import evaluate_run
+
+    result = evaluate_run(args.workdir, args.data, iw_samples=args.iw_samples, split_name=args.split_name,
+                          batch_size=args.batch_size, seed=args.seed, checkpoint=args.checkpoint)
+    _print_json(result)
+
+
 def cmd_demo(args) -> None:
     from textvae.demo import demo_config, show
     from textvae.saving import load
@@ -107,12 +124,12 @@ def _decode_kwargs(args) -> dict:
 def _print_json(value) -> None:
     import json
 
-    print(json.dumps(value, indent=1))
+    print(json.dumps(value))
 
 
 COMMANDS = {
     "train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct,
-    "interpolate": cmd_interpolate, "demo": cmd_demo,
+    "interpolate": cmd_interpolate, "evaluate": cmd_evaluate, "demo": cmd_demo,
 }
 
 

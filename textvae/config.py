@@ -66,7 +66,8 @@ class ModelConfig:
     encoder: str = "lstm"
     # Decoder architecture: lstm.
     decoder: str = "lstm"
-    # Dimension of z.
+    # Dimension of z; 0 gives the decoder alone, an LSTM language model baseline
+    # trained and evaluated by the same commands (its NLL is exact).
     latent_dim: int = 32
     # Token embedding size (encoder and decoder each own one).
     embedding_dim: int = 256
@@ -74,6 +75,10 @@ class ModelConfig:
     hidden_dim: int = 512
     # Dropout on decoder input embeddings and LSTM outputs.
     dropout: float = 0.0
+    # BN-VAE (Zhu et al. 2020): batch-normalise the posterior means and scale them
+    # by this fixed gamma, which keeps the expected KL of each dimension at least
+    # gamma^2 / 2; 0 disables.
+    bn_gamma: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,9 @@ class TrainConfig:
     seed: int = 0
     # Probability of replacing a decoder input token by UNK (never BOS/PAD).
     word_dropout: float = 0.0
+    # Li et al. 2019: train this many steps as an autoencoder (KL weight 0), then
+    # re-initialise the decoder and train the VAE; the KL schedule starts then.
+    pretrain_steps: int = 0
     # Steps between metrics.jsonl / TensorBoard records.
     log_every: int = 50
     # Steps between validation ELBO runs (best checkpoint kept).
@@ -147,10 +155,12 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.valid_fraction": (0.0, 0.5),
     "tokenizer.vocab_size": (5, None),
     "tokenizer.character_coverage": (0.9, 1.0),
-    "model.latent_dim": (1, None),
+    "model.latent_dim": (0, None),
     "model.embedding_dim": (1, None),
     "model.hidden_dim": (1, None),
     "model.dropout": (0.0, 0.99),
+    "model.bn_gamma": (0.0, None),
+    "train.pretrain_steps": (0, None),
     "kl.weight": (0.0, None),
     "kl.warmup_steps": (0, None),
     "kl.steepness": (0.0, None),

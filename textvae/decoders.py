@@ -60,7 +60,7 @@ class LSTMDecoder(keras.layers.Layer):
         self.word_dropout = WordDropout(word_dropout, seed=_offset(seed, 0), name="word_dropout")
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.input_dropout = keras.layers.Dropout(dropout, seed=_offset(seed, 1), name="input_dropout")
-        self.to_state = keras.layers.Dense(2 * hidden_dim, name="to_state")
+        self.to_state = keras.layers.Dense(2 * hidden_dim, name="to_state") if latent_dim > 0 else None
         self.lstm = keras.layers.LSTM(hidden_dim, return_sequences=True, name="lstm")
         self.output_dropout = keras.layers.Dropout(dropout, seed=_offset(seed, 2), name="output_dropout")
         self.to_logits = keras.layers.Dense(vocab_size, name="to_logits")
@@ -74,7 +74,10 @@ class LSTMDecoder(keras.layers.Layer):
         self.seed = seed
 
     def initial_state(self, z):
-        """z: (batch, latent) -> [h0, c0], each (batch, hidden)."""
+        """z: (batch, latent) -> [h0, c0], each (batch, hidden); zeros when latent is 0."""
+        if self.latent_dim == 0:  # a matmul over an empty axis is not reliably zero in graphs
+            zeros = tf.zeros([tf.shape(z)[0], self.hidden_dim])
+            return [zeros, zeros]
         h, c = tf.split(self.to_state(z), 2, axis=-1)
         return [tf.tanh(h), c]
 

@@ -17,7 +17,7 @@ import numpy as np
 from textvae.config import ConfigError, load_config
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
-MIN_WORDS, MAX_WORDS = 5, 20
+MIN_WORDS, MAX_WORDS = 4, 15
 
 
 def bbc_articles() -> list[str]:

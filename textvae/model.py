@@ -57,11 +57,16 @@ class SentenceVAE(keras.Model):
         decoder: str = "lstm",
         dropout: float = 0.0,
         word_dropout: float = 0.0,
+        bn_gamma: float = 0.0,
         seed: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.encoder = ENCODERS[encoder](vocab_size, embedding_dim, hidden_dim, latent_dim, name="encoder")
+        # latent_dim 0 makes the model the decoder alone: an LSTM language model baseline.
+        self.encoder = (
+            ENCODERS[encoder](vocab_size, embedding_dim, hidden_dim, latent_dim, bn_gamma=bn_gamma, name="encoder")
+            if latent_dim > 0 else None
+        )
         self.decoder = DECODERS[decoder](
             vocab_size, embedding_dim, hidden_dim, latent_dim,
             dropout=dropout, word_dropout=word_dropout, seed=seed, name="decoder",
@@ -76,6 +81,7 @@ class SentenceVAE(keras.Model):
         self.decoder_type = decoder
         self.dropout = dropout
         self.word_dropout = word_dropout
+        self.bn_gamma = bn_gamma
         self.seed = seed
         self.tokenizer = None  # attached by `textvae.load` / training
         self.kl_weight_fn: Callable = lambda step: tf.constant(1.0)
@@ -87,7 +93,7 @@ class SentenceVAE(keras.Model):
             vocab_size=self.vocab_size, latent_dim=self.latent_dim,
             embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim,
             encoder=self.encoder_type, decoder=self.decoder_type,
-            dropout=self.dropout, word_dropout=self.word_dropout, seed=self.seed,
+            dropout=self.dropout, word_dropout=self.word_dropout, bn_gamma=self.bn_gamma, seed=self.seed,
         )
         return config
 
@@ -111,12 +117,37 @@ class SentenceVAE(keras.Model):
           {"logits": (batch, time, vocab), "loc", "scale", "z": (batch, latent)}.
         """
         views = split_batch(inputs)
-        loc, scale = self.encoder(views["encoder"], training=training)
+        loc, scale = self.posterior_params(inputs, training=training)
         if noise is None:
             noise = keras.random.normal(tf.shape(loc), seed=self.noise_seed)
         z = loc + scale * noise
         logits = self.decoder(views["decoder"], z, training=training)
         return {"logits": logits, "loc": loc, "scale": scale, "z": z}
+
+    def posterior_params(self, inputs, training=False):
+        """(loc, scale) of q(z|x), each (batch, latent_dim); width 0 for a language model."""
+        views = split_batch(inputs)
+        if self.encoder is None:
+            empty = tf.zeros([tf.shape(views["targets"])[0], 0])
+            return empty, empty
+        return self.encoder(views["encoder"], training=training)
+
+    def log_likelihood_given_z(self, inputs, z):
+        """log p(x|z) for k latent samples per sentence, without dropout.
+
+        Args:
+          inputs: {"token_ids", "padding_mask"}, (batch, time + 1).
+          z: (k, batch, latent_dim).
+        Returns:
+          (k, batch) log-likelihoods in nats.
+        """
+        views = split_batch(inputs)
+        k, batch = tf.shape(z)[0], tf.shape(z)[1]
+        tiled = {name: tf.tile(value, [k, 1]) for name, value in views["decoder"].items()}
+        logits = self.decoder(tiled, tf.reshape(z, [k * batch, self.latent_dim]), training=False)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.tile(views["targets"], [k, 1]), logits)
+        nll = tf.reduce_sum(nll * tf.tile(views["target_mask"], [k, 1]), axis=1)
+        return -tf.reshape(nll, [k, batch])
 
     def loss_terms(self, inputs, training=False, noise=None):
         """Per-sentence loss terms.
@@ -135,6 +166,14 @@ class SentenceVAE(keras.Model):
             "kl": tf.reduce_sum(kl_per_dim, axis=1),
             "tokens": tf.reduce_sum(views["target_mask"]),
         }
+
+    def reinitialize_decoder(self, seed: int) -> None:
+        """Fresh decoder weights (Li et al. 2019), drawn from the layer's initializers with `seed`."""
+        keras.utils.set_random_seed(seed)
+        fresh = type(self.decoder).from_config(self.decoder.get_config())
+        z = tf.zeros([1, self.latent_dim])
+        fresh({"token_ids": tf.constant([[BOS_ID]]), "padding_mask": tf.constant([[True]])}, z)
+        self.decoder.set_weights(fresh.get_weights())
 
     def train_step(self, data):
         beta = self.kl_weight_fn(self.optimizer.iterations)
@@ -169,8 +208,7 @@ class SentenceVAE(keras.Model):
 
     def encode(self, sentences: Sequence[str]):
         """Posterior q(z|x): a `tfd.Independent(Normal)`, batch (n,), event (latent_dim,)."""
-        views = split_batch(self._batch(sentences))
-        loc, scale = self.encoder(views["encoder"], training=False)
+        loc, scale = self.posterior_params(self._batch(sentences))
         return distributions.posterior(loc, scale)
 
     @tf.function(reduce_retracing=True)

@@ -110,7 +110,7 @@ def build_model(config: Config, vocab_size: int) -> SentenceVAE:
     m = config.model
     return SentenceVAE(
         vocab_size, latent_dim=m.latent_dim, embedding_dim=m.embedding_dim, hidden_dim=m.hidden_dim,
-        encoder=m.encoder, decoder=m.decoder, dropout=m.dropout,
+        encoder=m.encoder, decoder=m.decoder, dropout=m.dropout, bn_gamma=m.bn_gamma,
         word_dropout=config.train.word_dropout, seed=config.train.seed,
     )
 
@@ -120,9 +120,16 @@ def compile_model(model: SentenceVAE, config: Config) -> None:
     optimizer = keras.optimizers.Adam(
         config.train.learning_rate, global_clipnorm=config.train.clip_norm or None
     )
+    pretrain = config.train.pretrain_steps
+
+    def kl_weight_fn(step):  # 0 while pretraining as an autoencoder, then the schedule from 0
+        vae_step = tf.cast(step, tf.int64) - pretrain
+        weight = kl_weight(tf.maximum(vae_step, 0), config.kl, config.train.max_steps - pretrain)
+        return tf.where(vae_step < 0, 0.0, weight)
+
     model.compile(
         optimizer,
-        kl_weight_fn=lambda step: kl_weight(step, config.kl, config.train.max_steps),
+        kl_weight_fn=kl_weight_fn,
         free_bits=config.kl.free_bits,
         jit_compile=config.train.jit_compile,
     )
