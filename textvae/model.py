@@ -34,6 +34,12 @@ def split_batch(batch):
     }
 
 
+def sequence_nll(logits, targets, mask):
+    """-log p of each sequence: (batch, time, vocab) logits, (batch, time) targets and mask -> (batch,)."""
+    token_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
+    return tf.reduce_sum(token_nll * mask, axis=1)
+
+
 @keras.saving.register_keras_serializable(package="textvae")
 class SentenceVAE(keras.Model):
     """Sentence VAE with a Normal posterior and an autoregressive decoder.
@@ -145,8 +151,7 @@ class SentenceVAE(keras.Model):
         k, batch = tf.shape(z)[0], tf.shape(z)[1]
         tiled = {name: tf.tile(value, [k, 1]) for name, value in views["decoder"].items()}
         logits = self.decoder(tiled, tf.reshape(z, [k * batch, self.latent_dim]), training=False)
-        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.tile(views["targets"], [k, 1]), logits)
-        nll = tf.reduce_sum(nll * tf.tile(views["target_mask"], [k, 1]), axis=1)
+        nll = sequence_nll(logits, tf.tile(views["targets"], [k, 1]), tf.tile(views["target_mask"], [k, 1]))
         return -tf.reshape(nll, [k, batch])
 
     def loss_terms(self, inputs, training=False, noise=None):
@@ -158,10 +163,9 @@ class SentenceVAE(keras.Model):
         """
         out = self(inputs, training=training, noise=noise)
         views = split_batch(inputs)
-        token_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(views["targets"], out["logits"])
         kl_per_dim = distributions.kl_per_dimension(out["loc"], out["scale"])
         return {
-            "reconstruction": tf.reduce_sum(token_nll * views["target_mask"], axis=1),
+            "reconstruction": sequence_nll(out["logits"], views["targets"], views["target_mask"]),
             "kl_per_dim": kl_per_dim,
             "kl": tf.reduce_sum(kl_per_dim, axis=1),
             "tokens": tf.reduce_sum(views["target_mask"]),
