@@ -19,12 +19,12 @@ def run(argv, capsys, stdin=None, monkeypatch=None):
 
 def test_sample_prints_n_lines_and_honours_seed(trained_run, capsys):
     code, out, _ = run(["sample", "--workdir", str(trained_run), "-n", "4", "--seed", "2",
-                        "--temperature", "1.0", "--max-length", "5"], capsys)
+                        "--strategy", "sample", "--max-length", "5"], capsys)
     assert code == 0
     lines = out.splitlines()
     assert len(lines) == 4 and all(len(line.split()) <= 5 for line in lines)
     _, again, _ = run(["sample", "--workdir", str(trained_run), "-n", "4", "--seed", "2",
-                       "--temperature", "1.0", "--max-length", "5"], capsys)
+                       "--strategy", "sample", "--max-length", "5"], capsys)
     assert again == out
 
 
@@ -65,3 +65,38 @@ def test_bad_override_names_key(tmp_path, capsys):
     tiny_config(tmp_path)
     code, _, err = run(["train", "--config", str(tmp_path / "config.yaml"), "--set", "kl.schedule=sigmoid"], capsys)
     assert code == 1 and "kl.schedule" in err and "cyclical" in err
+
+
+def test_json_outputs_carry_scores_and_beam_is_honoured(trained_run, capsys):
+    argv = ["sample", "--workdir", str(trained_run), "-n", "3", "--json", "--max-length", "6"]
+    _, greedy, _ = run([*argv, "--strategy", "greedy"], capsys)
+    _, beam1, _ = run([*argv, "--strategy", "beam", "--beam-size", "1"], capsys)
+    rows = [json.loads(line) for line in greedy.splitlines()]
+    assert len(rows) == 3 and {"text", "score", "length"} <= set(rows[0])
+    assert all(r["score"] <= 0 and r["length"] <= 6 for r in rows)
+    assert [json.loads(line)["text"] for line in beam1.splitlines()] == [r["text"] for r in rows]
+    _, top1, _ = run([*argv, "--strategy", "sample", "--top-k", "1"], capsys)  # same seed: same z
+    assert [json.loads(line)["text"] for line in top1.splitlines()] == [r["text"] for r in rows]
+
+
+def test_interpolate_several_sentences_slerp_and_dedupe(trained_run, capsys):
+    code, out, _ = run(["interpolate", "--workdir", str(trained_run), *SENTENCES[:3], "--steps", "2",
+                        "--method", "slerp"], capsys)
+    assert code == 0 and len(out.splitlines()) == 2 * 3 + 1
+    _, deduped, _ = run(["interpolate", "--workdir", str(trained_run), *SENTENCES[:2], "--steps", "6",
+                         "--dedupe", "--json"], capsys)
+    spans = [json.loads(line) for line in deduped.splitlines()]
+    assert spans[0]["first"] == 0 and spans[-1]["last"] == 7
+    assert all(a["text"] != b["text"] for a, b in zip(spans, spans[1:]))
+
+
+def test_neighbours_and_arithmetic(trained_run, capsys):
+    code, out, _ = run(["neighbours", "--workdir", str(trained_run), SENTENCES[0], "-n", "3"], capsys)
+    assert code == 0 and len(out.splitlines()) == 3
+    code, out, _ = run(["arithmetic", "--workdir", str(trained_run), *SENTENCES[:3]], capsys)
+    assert code == 0 and len(out.splitlines()) == 1
+
+
+def test_bad_decoding_option_is_a_clean_error(trained_run, capsys):
+    code, _, err = run(["sample", "--workdir", str(trained_run), "--strategy", "sample", "--top-p", "0"], capsys)
+    assert code == 1 and "top_p" in err and "Traceback" not in err

@@ -72,9 +72,9 @@ def test_string_api_shapes():
     assert q.batch_shape == (2,) and q.event_shape == (LAT,)
     assert len(model.sample(3, seed=1, max_length=6)) == 3
     assert model.sample(3, seed=1) == model.sample(3, seed=1)
-    samples = model.sample(4, seed=2, temperature=1.0, max_length=5)
+    samples = model.sample(4, seed=2, strategy="sample", max_length=5)
     assert all(len(s.split()) <= 5 for s in samples)
-    assert samples == model.sample(4, seed=2, temperature=1.0, max_length=5)
+    assert samples == model.sample(4, seed=2, strategy="sample", max_length=5)
     assert len(model.interpolate(SENTENCES[0], SENTENCES[1], steps=3)) == 5
     with pytest.raises(TypeError):
         model.encode("a single string")

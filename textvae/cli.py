@@ -10,8 +10,15 @@ from pathlib import Path
 
 def _common_decode(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", required=True, help="run directory written by `textvae train`")
+    parser.add_argument("--strategy", choices=["greedy", "sample", "beam"], default="greedy")
     parser.add_argument("--max-length", type=int, default=50, help="tokens to generate at most")
-    parser.add_argument("--temperature", type=float, default=0.0, help="0: greedy; >0: sampling")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sample: divide logits by this")
+    parser.add_argument("--top-k", type=int, default=0, help="sample: keep the k most likely tokens (0: all)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="sample: nucleus probability mass (1: all)")
+    parser.add_argument("--beam-size", type=int, default=4, help="beam: hypotheses kept")
+    parser.add_argument("--length-penalty", type=float, default=1.0, help="beam: rank by log p / length^this")
+    parser.add_argument("--seed", type=int, default=0, help="seeds sampling and latent draws")
+    parser.add_argument("--json", action="store_true", help="one JSON object per output, with scores")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,16 +34,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("sample", help="decode N samples from the prior")
     _common_decode(p)
     p.add_argument("-n", type=int, default=10, help="number of sentences")
-    p.add_argument("--seed", type=int, default=0)
 
     p = commands.add_parser("reconstruct", help="encode and decode sentences read from stdin")
     _common_decode(p)
 
-    p = commands.add_parser("interpolate", help="decode points between two sentences")
+    p = commands.add_parser("interpolate", help="decode a path through two or more sentences")
     _common_decode(p)
-    p.add_argument("start")
-    p.add_argument("end")
-    p.add_argument("--steps", type=int, default=5, help="intermediate points (K+2 lines printed)")
+    p.add_argument("sentences", nargs="+", metavar="SENTENCE")
+    p.add_argument("--steps", type=int, default=5, help="intermediate points per leg (K+2 lines for two sentences)")
+    p.add_argument("--method", choices=["linear", "slerp"], default="linear")
+    p.add_argument("--dedupe", action="store_true", help="print consecutive repeats once, with their span")
+
+    p = commands.add_parser("neighbours", help="decode samples from a sentence's posterior")
+    _common_decode(p)
+    p.add_argument("sentence")
+    p.add_argument("-n", type=int, default=5)
+
+    p = commands.add_parser("arithmetic", help="decode mean(A) - mean(B) + mean(C)")
+    _common_decode(p)
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("c")
 
     p = commands.add_parser("evaluate", help="IW-NLL, perplexity, ELBO, KL, MI, active units on a corpus")
     p.add_argument("--workdir", required=True)
@@ -70,22 +88,64 @@ def cmd_train(args) -> None:
 
 def cmd_sample(args) -> None:
     model = _load(args.workdir)
-    for line in model.sample(args.n, seed=args.seed, **_decode_kwargs(args)):
-        print(line)
+    _print_outputs(model, model.sample_prior(args.n, args.seed), args)
 
 
 def cmd_reconstruct(args) -> None:
     model = _load(args.workdir)
     sentences = [line.strip() for line in sys.stdin]
-    outputs = model.reconstruct(sentences, **_decode_kwargs(args)) if sentences else []
-    for line in outputs:
-        print(line)
+    if sentences:
+        _print_outputs(model, model.encode(sentences).mean(), args, sources=sentences)
 
 
 def cmd_interpolate(args) -> None:
     model = _load(args.workdir)
-    for line in model.interpolate(args.start, args.end, steps=args.steps, **_decode_kwargs(args)):
-        print(line)
+    z = model.interpolation_path(args.sentences, args.steps, args.method)
+    outputs = model.generate(z, seed=args.seed, **_decode_options(args))
+    if args.dedupe:
+        from textvae.latent import collapse_repeats
+
+        texts = [o["text"] for o in outputs]
+        for text, first, last in collapse_repeats(texts):
+            _emit({"text": text, "first": first, "last": last} if args.json else
+                  f"[{first}-{last}] {text}" if last > first else f"[{first}] {text}", args)
+        return
+    for output in outputs:
+        _emit(output if args.json else output["text"], args)
+
+
+def cmd_neighbours(args) -> None:
+    model = _load(args.workdir)
+    import tensorflow as tf
+
+    z = model.encode([args.sentence]).sample(args.n, seed=tf.constant([args.seed, 2]))[:, 0]
+    _print_outputs(model, z, args)
+
+
+def cmd_arithmetic(args) -> None:
+    model = _load(args.workdir)
+    mu = model.encode([args.a, args.b, args.c]).mean().numpy()
+    _print_outputs(model, (mu[0] - mu[1] + mu[2])[None], args)
+
+
+def _print_outputs(model, z, args, sources=None) -> None:
+    outputs = model.generate(z, seed=args.seed, **_decode_options(args))
+    for i, output in enumerate(outputs):
+        if sources is not None:
+            output = {"source": sources[i], **output}
+        _emit(output if args.json else output["text"], args)
+
+
+def _emit(item, args) -> None:
+    import json
+
+    print(json.dumps(item) if args.json else item)
+
+
+def _decode_options(args) -> dict:
+    return {"strategy": args.strategy, "max_length": args.max_length, "temperature": args.temperature,
+            "top_k": args.top_k, "top_p": args.top_p, "beam_size": args.beam_size,
+            "length_penalty": args.length_penalty}
 
 
 def cmd_evaluate(args) -> None:
@@ -117,10 +177,6 @@ def _load(workdir: str):
     return load(workdir)
 
 
-def _decode_kwargs(args) -> dict:
-    return {"max_length": args.max_length, "temperature": args.temperature}
-
-
 def _print_json(value) -> None:
     import json
 
@@ -129,7 +185,8 @@ def _print_json(value) -> None:
 
 COMMANDS = {
     "train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct,
-    "interpolate": cmd_interpolate, "evaluate": cmd_evaluate, "demo": cmd_demo,
+    "interpolate": cmd_interpolate, "neighbours": cmd_neighbours, "arithmetic": cmd_arithmetic,
+    "evaluate": cmd_evaluate, "demo": cmd_demo,
 }
 
 

@@ -7,7 +7,8 @@ keeps its traceback.
 from textvae.checkpoints import CheckpointError
 from textvae.config import ConfigError
 from textvae.data import DataError
+from textvae.decoding import DecodingError
 from textvae.tokenizer import TokenizerError
 from textvae.train import TrainingDiverged
 
-USER_ERRORS = (ConfigError, DataError, TokenizerError, CheckpointError, TrainingDiverged)
+USER_ERRORS = (ConfigError, DataError, DecodingError, TokenizerError, CheckpointError, TrainingDiverged)

@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from textvae import distributions
+from textvae import distributions, latent
 from textvae.data import pad_batch
 from textvae.decoders import DECODERS
-from textvae.decoding import generate_ids, strip_special
+from textvae.decoding import DecodeOptions, generate_ids, strip_special
 from textvae.encoders import ENCODERS
 from textvae.tokenizer import BOS_ID, EOS_ID
 
@@ -216,36 +216,60 @@ class SentenceVAE(keras.Model):
         return distributions.posterior(loc, scale)
 
     @tf.function(reduce_retracing=True)
-    def _generate(self, z, max_length, temperature, seed):
-        return generate_ids(self.decoder, z, max_length, temperature, seed)
+    def _generate(self, z, options, seed):
+        return generate_ids(self.decoder, z, options, seed)
 
-    def decode(self, z, max_length: int = 50, temperature: float = 0.0, seed: int = 0) -> list[str]:
-        """Decodes latent codes to sentences.
+    def generate(self, z, seed: int = 0, **options) -> list[dict]:
+        """Decodes latent codes, returning text and scores.
 
         Args:
           z: (n, latent_dim) array-like.
-          temperature: 0 for greedy decoding; otherwise ancestral sampling.
+          seed: seeds sampling (same seed, same output).
+          **options: `DecodeOptions` fields: strategy (greedy, sample, beam), max_length,
+            temperature, top_k, top_p, beam_size, length_penalty.
         Returns:
-          n sentences.
+          n dicts {"text", "score": log p(output | z) in nats, "length": tokens before EOS}.
         """
         tokenizer = self._require_tokenizer()
+        opts = DecodeOptions(**options)
         z = tf.convert_to_tensor(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
-        ids = self._generate(z, tf.constant(max_length), float(temperature), tf.constant([seed, 0]))
-        return [tokenizer.decode(row) for row in strip_special(ids.numpy())]
+        out = self._generate(z, opts, tf.constant([seed, 0]))
+        rows = strip_special(out["ids"].numpy())
+        return [{"text": tokenizer.decode(row), "score": float(score), "length": len(row)}
+                for row, score in zip(rows, out["scores"].numpy())]
 
-    def reconstruct(self, sentences: Sequence[str], sample: bool = False, seed: int = 0, **decode_kwargs) -> list[str]:
-        """Encodes and decodes; z is the posterior mean, or a sample with `sample=True`."""
+    def decode(self, z, seed: int = 0, **options) -> list[str]:
+        """Decodes latent codes (n, latent_dim) to n sentences; options as in `generate`."""
+        return [item["text"] for item in self.generate(z, seed=seed, **options)]
+
+    def reconstruct(self, sentences: Sequence[str], sample: bool = False, seed: int = 0, **options) -> list[str]:
+        """Encodes and decodes; z is the posterior mean, or a posterior sample with `sample=True`."""
         q = self.encode(sentences)
         z = q.sample(seed=tf.constant([seed, 1])) if sample else q.mean()
-        return self.decode(z, **decode_kwargs)
+        return self.decode(z, seed=seed, **options)
 
-    def sample(self, n: int, seed: int = 0, **decode_kwargs) -> list[str]:
+    def sample_prior(self, n: int, seed: int = 0) -> np.ndarray:
+        """(n, latent_dim) draws from p(z), seeded."""
+        return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+
+    def sample(self, n: int, seed: int = 0, **options) -> list[str]:
         """Decodes n draws of z from the prior (seeded)."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
-        return self.decode(z, seed=seed, **decode_kwargs)
+        return self.decode(self.sample_prior(n, seed), seed=seed, **options)
 
-    def interpolate(self, a: str, b: str, steps: int = 5, **decode_kwargs) -> list[str]:
-        """Decodes `steps + 2` points on the line between the posterior means of a and b."""
-        means = self.encode([a, b]).mean().numpy()
-        weights = np.linspace(0.0, 1.0, steps + 2, dtype=np.float32)[:, None]
-        return self.decode((1 - weights) * means[0] + weights * means[1], **decode_kwargs)
+    def interpolation_path(self, sentences: Sequence[str], steps: int = 5, method: str = "linear") -> np.ndarray:
+        """Latent points from each sentence's posterior mean to the next: ((n-1)(steps+1)+1, latent)."""
+        return latent.path(self.encode(list(sentences)).mean().numpy(), steps, method)
+
+    def interpolate(self, a: str, b: str, steps: int = 5, method: str = "linear", **options) -> list[str]:
+        """Decodes `steps + 2` points from a's posterior mean to b's (endpoints included)."""
+        return self.decode(self.interpolation_path([a, b], steps, method), **options)
+
+    def neighbours(self, sentence: str, n: int = 5, seed: int = 0, **options) -> list[str]:
+        """Decodes n samples of z from the sentence's posterior q(z|x)."""
+        z = self.encode([sentence]).sample(n, seed=tf.constant([seed, 2]))[:, 0]
+        return self.decode(z, seed=seed, **options)
+
+    def arithmetic(self, a: str, b: str, c: str, **options) -> str:
+        """Decodes mean(a) - mean(b) + mean(c): "a is to b as ? is to c"."""
+        mu = self.encode([a, b, c]).mean().numpy()
+        return self.decode((mu[0] - mu[1] + mu[2])[None], **options)[0]
