@@ -64,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default="best", help="best, latest, or a ckpt-<step> directory name")
+    p.add_argument("--generation", action="store_true",
+                   help="add reconstruction BLEU, distinct-1/2 and self-BLEU of prior samples")
+    p.add_argument("--lm-workdir", help="with --generation: a language-model run for forward perplexity")
+    p.add_argument("--num-samples", type=int, default=500, help="with --generation: prior samples drawn")
+
+    p = commands.add_parser("plot", help="PNG training curves, KL per dimension, PCA of posterior means")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--data", help="corpus for the KL bars and PCA (default: the run's data.valid)")
+    p.add_argument("--label-field", help="colour the PCA by this field (default: the run's data.label_field)")
 
     p = commands.add_parser("demo", help="train on the BBC News demo corpus and show the results")
     p.add_argument("--workdir", default="runs/demo")
@@ -152,8 +161,16 @@ def cmd_evaluate(args) -> None:
     from textvae.evaluation import evaluate_run
 
     result = evaluate_run(args.workdir, args.data, iw_samples=args.iw_samples, split_name=args.split_name,
-                          batch_size=args.batch_size, seed=args.seed, checkpoint=args.checkpoint)
+                          batch_size=args.batch_size, seed=args.seed, checkpoint=args.checkpoint,
+                          generation=args.generation, lm_workdir=args.lm_workdir, num_samples=args.num_samples)
     _print_json(result)
+
+
+def cmd_plot(args) -> None:
+    from textvae.plots import plot_run
+
+    for path in plot_run(args.workdir, args.data, args.label_field):
+        print(path)
 
 
 def cmd_demo(args) -> None:
@@ -186,7 +203,7 @@ def _print_json(value) -> None:
 COMMANDS = {
     "train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct,
     "interpolate": cmd_interpolate, "neighbours": cmd_neighbours, "arithmetic": cmd_arithmetic,
-    "evaluate": cmd_evaluate, "demo": cmd_demo,
+    "evaluate": cmd_evaluate, "plot": cmd_plot, "demo": cmd_demo,
 }
 
 

@@ -22,12 +22,18 @@ def evaluate_run(
     batch_size: int = 32,
     seed: int = 0,
     checkpoint: str = "best",
+    generation: bool = False,
+    lm_workdir: str | Path | None = None,
+    num_samples: int = 500,
 ) -> dict:
     """Evaluates the run in `workdir` on `data` (default: the config's data.test).
 
     The corpus is read with the run's data settings (format, fields, lower-casing,
     max_length). The result (see `metrics.evaluate`, plus `split`, `data`,
-    `checkpoint`) is appended as one JSON line to `workdir/eval.jsonl`.
+    `checkpoint`) is appended as one JSON line to `workdir/eval.jsonl`. With
+    `generation`, a "generation" entry adds reconstruction BLEU on the corpus,
+    distinct-1/2 and self-BLEU of `num_samples` prior samples (greedy) and, given
+    `lm_workdir` (a `model.latent_dim: 0` run), their forward perplexity under it.
     """
     workdir = Path(workdir)
     model = load(workdir, checkpoint=checkpoint)
@@ -37,12 +43,20 @@ def evaluate_run(
         raise ConfigError("no evaluation data: pass --data FILE or set data.test in the run's config")
     if iw_samples < 1:
         raise ConfigError(f"--iw-samples must be at least 1, got {iw_samples}")
-    encoded = encode_corpus(read_corpus(path, config.data).texts, model.tokenizer, config.data.max_length)
+    texts = read_corpus(path, config.data).texts
+    encoded = encode_corpus(texts, model.tokenizer, config.data.max_length)
     result = {
         "split": split_name or Path(path).name, "data": str(path), "checkpoint": checkpoint,
         **evaluate(model, encoded, iw_samples=iw_samples, batch_size=batch_size, seed=seed),
         "truncated": encoded.truncated,
     }
+    if generation:
+        from textvae.quality import evaluate_generation
+
+        language_model = load(lm_workdir) if lm_workdir else None
+        result["generation"] = evaluate_generation(
+            model, texts, num_samples=num_samples, seed=seed, language_model=language_model,
+            max_length=config.data.max_length + 1)
     with open(workdir / EVAL_FILE, "a", encoding="utf-8") as f:
         f.write(json.dumps(result) + "\n")
     return result
