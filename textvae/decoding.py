@@ -103,14 +103,13 @@ def _sample_or_greedy(decoder, z, options: DecodeOptions, seed):
     seed = tf.cast(seed, tf.int32)
     for t in tf.range(options.max_length):
         logits, state = decoder.step(tokens, state, z)
-        log_probs = tf.nn.log_softmax(logits)
         if options.strategy == "sample":
             filtered = filter_logits(logits / options.temperature, options.top_k, options.top_p)
             step_seed = tf.stack([seed[0], seed[1] + t])
             tokens = tf.random.stateless_categorical(filtered, 1, seed=step_seed, dtype=tf.int32)[:, 0]
         else:
             tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        chosen = tf.gather(log_probs, tokens, axis=1, batch_dims=1)
+        chosen = tf.gather(logits, tokens, axis=1, batch_dims=1) - tf.reduce_logsumexp(logits, axis=-1)
         scores += tf.where(finished, 0.0, chosen)
         tokens = tf.where(finished, PAD_ID, tokens)
         outputs = outputs.write(t, tokens)
