@@ -138,8 +138,11 @@ def restore_checkpoint(model, path: Path) -> int:
         model.load_weights(path / WEIGHTS_FILE)
     except Exception as e:  # Keras raises ValueError/KeyError on mismatched structures
         raise CheckpointError(f"{path}: does not fit this model ({e})") from None
-    with np.load(path / RNG_FILE, allow_pickle=False) as saved:
-        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    try:
+        with np.load(path / RNG_FILE, allow_pickle=False) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    except (OSError, ValueError, KeyError) as e:  # e.g. a pickled object array: refused, never run
+        raise CheckpointError(f"{path / RNG_FILE}: unusable RNG state ({e})") from None
     states = _seed_states(model)
     if len(values) == len(states):
         for variable, value in zip(states, values):
