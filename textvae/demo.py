@@ -70,14 +70,22 @@ def demo_config(workdir: Path, overrides=()):
         return load_config(path, [f"data.train={train_path}", f"data.valid={valid_path}", *overrides])
 
 
+# Beam search: after five minutes of CPU training, greedy decoding of an LSTM
+# still falls into repetition loops; beam search gives fluent sentences.
+DISPLAY = {"strategy": "beam", "beam_size": 5}
+
+
 def show(model, sentences: list[str], print_fn=print) -> None:
     """Prints reconstructions, prior samples and an interpolation."""
-    print_fn("== reconstructions (posterior mean, greedy) ==")
-    for source, output in zip(sentences[:5], model.reconstruct(sentences[:5])):
+    print_fn("== reconstructions (posterior mean, beam search) ==")
+    for source, output in zip(sentences[:5], model.reconstruct(sentences[:5], **DISPLAY)):
         print_fn(f"  in : {source}\n  out: {output}")
-    print_fn("== samples from the prior ==")
-    for line in model.sample(5, seed=0):
+    print_fn("== samples from the prior (beam search) ==")
+    for line in model.sample(5, seed=0, **DISPLAY):
         print_fn(f"  {line}")
-    print_fn("== interpolation ==")
-    for line in model.interpolate(sentences[0], sentences[1], steps=5):
+    print_fn("== samples from the prior (nucleus sampling, top-p 0.9) ==")
+    for line in model.sample(5, seed=1, strategy="sample", top_p=0.9):
+        print_fn(f"  {line}")
+    print_fn("== interpolation (slerp between the first two sentences) ==")
+    for line in model.interpolate(sentences[0], sentences[1], steps=5, method="slerp", **DISPLAY):
         print_fn(f"  {line}")
