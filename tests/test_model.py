@@ -81,3 +81,13 @@ def test_string_api_shapes():
     model.tokenizer = None
     with pytest.raises(ValueError, match="no tokenizer"):
         model.sample(1)
+
+
+def test_neighbours_and_arithmetic_api():
+    tokenizer = WordTokenizer(sorted({w for s in SENTENCES for w in s.split()}))
+    model = tiny_model(tokenizer)
+    assert model.neighbour_latents(SENTENCES[0], n=4, seed=1).shape == (4, LAT)
+    assert len(model.neighbours(SENTENCES[0], n=4, seed=1, max_length=5)) == 4
+    mu = model.encode(SENTENCES[:3]).mean().numpy()
+    np.testing.assert_allclose(model.arithmetic_latent(*SENTENCES[:3])[0], mu[0] - mu[1] + mu[2], rtol=1e-6)
+    assert isinstance(model.arithmetic(*SENTENCES[:3], max_length=5), str)

@@ -125,16 +125,12 @@ def cmd_interpolate(args) -> None:
 
 def cmd_neighbours(args) -> None:
     model = _load(args.workdir)
-    import tensorflow as tf
-
-    z = model.encode([args.sentence]).sample(args.n, seed=tf.constant([args.seed, 2]))[:, 0]
-    _print_outputs(model, z, args)
+    _print_outputs(model, model.neighbour_latents(args.sentence, args.n, args.seed), args)
 
 
 def cmd_arithmetic(args) -> None:
     model = _load(args.workdir)
-    mu = model.encode([args.a, args.b, args.c]).mean().numpy()
-    _print_outputs(model, (mu[0] - mu[1] + mu[2])[None], args)
+    _print_outputs(model, model.arithmetic_latent(args.a, args.b, args.c), args)
 
 
 def _print_outputs(model, z, args, sources=None) -> None:

@@ -264,12 +264,19 @@ class SentenceVAE(keras.Model):
         """Decodes `steps + 2` points from a's posterior mean to b's (endpoints included)."""
         return self.decode(self.interpolation_path([a, b], steps, method), **options)
 
+    def neighbour_latents(self, sentence: str, n: int = 5, seed: int = 0) -> np.ndarray:
+        """(n, latent_dim) samples from the sentence's posterior q(z|x)."""
+        return self.encode([sentence]).sample(n, seed=tf.constant([seed, 2]))[:, 0].numpy()
+
+    def arithmetic_latent(self, a: str, b: str, c: str) -> np.ndarray:
+        """(1, latent_dim): mean(a) - mean(b) + mean(c), "a is to b as ? is to c"."""
+        mu = self.encode([a, b, c]).mean().numpy()
+        return (mu[0] - mu[1] + mu[2])[None]
+
     def neighbours(self, sentence: str, n: int = 5, seed: int = 0, **options) -> list[str]:
         """Decodes n samples of z from the sentence's posterior q(z|x)."""
-        z = self.encode([sentence]).sample(n, seed=tf.constant([seed, 2]))[:, 0]
-        return self.decode(z, seed=seed, **options)
+        return self.decode(self.neighbour_latents(sentence, n, seed), seed=seed, **options)
 
     def arithmetic(self, a: str, b: str, c: str, **options) -> str:
-        """Decodes mean(a) - mean(b) + mean(c): "a is to b as ? is to c"."""
-        mu = self.encode([a, b, c]).mean().numpy()
-        return self.decode((mu[0] - mu[1] + mu[2])[None], **options)[0]
+        """Decodes mean(a) - mean(b) + mean(c)."""
+        return self.decode(self.arithmetic_latent(a, b, c), **options)[0]
