@@ -13,12 +13,9 @@ import time
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from textvae import distributions
 from textvae.data import EncodedCorpus, evaluation_batches
-
-tfd = tfp.distributions
 
 # Bytes of decoder logits one importance-sampling chunk may hold.
 LOGITS_BUDGET_BYTES = 256 * 2**20
