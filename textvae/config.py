@@ -62,18 +62,32 @@ class TokenizerConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    # Encoder architecture: lstm.
+    # Encoder architecture: lstm or transformer.
     encoder: str = "lstm"
-    # Decoder architecture: lstm.
+    # Decoder architecture: lstm or transformer.
     decoder: str = "lstm"
     # Dimension of z; 0 gives the decoder alone, an LSTM language model baseline
     # trained and evaluated by the same commands (its NLL is exact).
     latent_dim: int = 32
-    # Token embedding size (encoder and decoder each own one).
+    # Token embedding size (encoder and decoder each own one); also the width
+    # of the Transformer layers.
     embedding_dim: int = 256
     # LSTM hidden size.
     hidden_dim: int = 512
-    # Dropout on decoder input embeddings and LSTM outputs.
+    # Transformer layers (encoder and decoder each), attention heads (must
+    # divide embedding_dim) and feed-forward width. LSTM models ignore these.
+    num_layers: int = 2
+    num_heads: int = 4
+    feedforward_dim: int = 1024
+    # Transformer encoder pooling: mean (over the real tokens) or summary (a
+    # learned vector prepended to the sentence, read out like BERT's [CLS]).
+    pooling: str = "mean"
+    # How z enters a Transformer decoder: add (a projection of z added to every
+    # input embedding), memory (a projection of z per layer as an extra
+    # key/value slot every position attends to, as Optimus), or both.
+    latent_injection: str = "both"
+    # Dropout on decoder input embeddings and LSTM outputs; inside Transformer
+    # layers (attention weights, residual branches) and on their inputs.
     dropout: float = 0.0
     # BN-VAE (Zhu et al. 2020): batch-normalise the posterior means and scale them
     # by this fixed gamma, which keeps the expected KL of each dimension at least
@@ -144,8 +158,10 @@ class Config:
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.format": ("auto", "text", "csv", "tsv", "jsonl", "parquet", "hf"),
     "tokenizer.kind": ("unigram", "bpe", "word"),
-    "model.encoder": ("lstm",),
-    "model.decoder": ("lstm",),
+    "model.encoder": ("lstm", "transformer"),
+    "model.decoder": ("lstm", "transformer"),
+    "model.pooling": ("mean", "summary"),
+    "model.latent_injection": ("add", "memory", "both"),
     "kl.schedule": ("constant", "linear", "logistic", "cyclical"),
 }
 
@@ -158,6 +174,9 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "model.latent_dim": (0, None),
     "model.embedding_dim": (1, None),
     "model.hidden_dim": (1, None),
+    "model.num_layers": (1, None),
+    "model.num_heads": (1, None),
+    "model.feedforward_dim": (1, None),
     "model.dropout": (0.0, 0.99),
     "model.bn_gamma": (0.0, None),
     "train.pretrain_steps": (0, None),
@@ -246,6 +265,12 @@ def config_from_dict(tree: Mapping[str, Any], source: str = "config") -> Config:
         if not isinstance(values, Mapping):
             raise ConfigError(f"{source}: section {name!r} must be a mapping")
         built[name] = _build_section(cls, name, values, source)
+    model = built["model"]
+    uses_transformer = "transformer" in (model.encoder, model.decoder)
+    if uses_transformer and model.embedding_dim % model.num_heads:
+        raise ConfigError(
+            f"{source}: model.num_heads={model.num_heads} must divide model.embedding_dim="
+            f"{model.embedding_dim} (the Transformer width)")
     return Config(**built)
 
 

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from textvae.tokenizer import BOS_ID, PAD_ID, UNK_ID
+from textvae.transformer import TransformerBlock, causal_mask
 
 
 @keras.saving.register_keras_serializable(package="textvae")
@@ -130,9 +131,168 @@ class LSTMDecoder(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="textvae")
+class TransformerDecoder(keras.layers.Layer):
+    """Causal pre-norm Transformer language model conditioned on z.
+
+    `latent_injection` says how z enters:
+      - `add`: a projection of z is added to every input position's embedding;
+      - `memory`: a projection of z per layer is one extra key/value slot that
+        every position attends to (Optimus, Li et al. 2020);
+      - `both`: the two together.
+    Generation uses a key/value cache (`initial_state` / `step`): one token costs
+    one position's work through each layer, never a re-run of the prefix.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        width: int,
+        latent_dim: int,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        feedforward_dim: int = 1024,
+        max_positions: int = 128,
+        latent_injection: str = "both",
+        dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if latent_injection not in ("add", "memory", "both"):
+            raise ValueError(f"latent_injection must be add, memory or both, got {latent_injection!r}")
+        self.uses_add = latent_dim > 0 and latent_injection in ("add", "both")
+        self.uses_memory = latent_dim > 0 and latent_injection in ("memory", "both")
+        self.word_dropout = WordDropout(word_dropout, seed=_offset(seed, 0), name="word_dropout")
+        self.embedding = keras.layers.Embedding(vocab_size, width, name="embedding")
+        self.position_embedding = keras.layers.Embedding(max_positions, width, name="position_embedding")
+        self.latent_to_input = keras.layers.Dense(width, name="latent_to_input") if self.uses_add else None
+        self.latent_to_memory = (
+            keras.layers.Dense(num_layers * width, name="latent_to_memory") if self.uses_memory else None)
+        self.input_dropout = keras.layers.Dropout(dropout, seed=_offset(seed, 1), name="input_dropout")
+        self.blocks = [TransformerBlock(width, num_heads, feedforward_dim, dropout, name=f"block_{i}")
+                       for i in range(num_layers)]
+        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
+        self.to_logits = keras.layers.Dense(vocab_size, name="to_logits")
+
+        self.vocab_size = vocab_size
+        self.width = width
+        self.latent_dim = latent_dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.feedforward_dim = feedforward_dim
+        self.max_positions = max_positions
+        self.latent_injection = latent_injection
+        self.dropout = dropout
+        self.word_dropout_rate = word_dropout
+        self.seed = seed
+
+    @property
+    def memory_slots(self) -> int:
+        return 1 if self.uses_memory else 0
+
+    def _memories(self, z):
+        """z (batch, latent) -> one (batch, 1, width) memory per layer, or Nones."""
+        if not self.uses_memory:
+            return [None] * self.num_layers
+        return [m[:, None, :] for m in tf.split(self.latent_to_memory(z), self.num_layers, axis=-1)]
+
+    def _embed(self, token_ids, positions, z):
+        """(batch, time) ids and positions -> (batch, time, width) inputs with z added if configured."""
+        x = self.embedding(token_ids) + self.position_embedding(positions)
+        if self.uses_add:
+            x = x + self.latent_to_input(z)[:, None, :]
+        return x
+
+    def call(self, inputs, z, training=False):
+        """Teacher-forced logits.
+
+        Args:
+          inputs: {"token_ids": (batch, time) int32, "padding_mask": (batch, time) bool},
+            BOS then the words, right-padded; time <= max_positions.
+          z: (batch, latent) float32.
+        Returns:
+          (batch, time, vocab) logits of the next token at every position.
+        """
+        token_ids = self.word_dropout(inputs["token_ids"], training=training)
+        batch, time = tf.shape(token_ids)[0], tf.shape(token_ids)[1]
+        x = self.input_dropout(self._embed(token_ids, tf.range(time)[None], z), training=training)
+        # right padding: the causal mask alone keeps real positions from seeing pads
+        mask = causal_mask(time, self.memory_slots)
+        mask = tf.broadcast_to(mask[None], [batch, time, time + self.memory_slots])
+        for block, memory in zip(self.blocks, self._memories(z)):
+            x = block(x, mask, memory=memory, training=training)
+        return self.to_logits(self.final_norm(x))
+
+    def initial_state(self, z):
+        """The generation state before BOS: [next position (batch,), then keys and values per layer].
+
+        Each cache is (batch, memory_slots + max_positions, heads, head_dim); with
+        memory injection, slot 0 already holds the projection of z.
+        """
+        batch = tf.shape(z)[0]
+        state = [tf.zeros([batch], tf.int32)]
+        for block, memory in zip(self.blocks, self._memories(z)):
+            keys, values = block.empty_cache(batch, self.memory_slots + self.max_positions)
+            if memory is not None:
+                mem_keys, mem_values = block.project_memory(memory)
+                keys = tf.concat([mem_keys, keys[:, 1:]], axis=1)
+                values = tf.concat([mem_values, values[:, 1:]], axis=1)
+            state += [keys, values]
+        return state
+
+    def step(self, token_ids, state, z):
+        """One generation step without dropout.
+
+        Args:
+          token_ids: (batch,) int32, the previous token.
+          state: as from `initial_state` or the previous step.
+          z: (batch, latent).
+        Returns:
+          (logits (batch, vocab), new state).
+        """
+        position = state[0]
+        x = self._embed(token_ids[:, None], position[:, None], z)
+        slot = position + self.memory_slots
+        capacity = self.memory_slots + self.max_positions
+        visible = tf.range(capacity)[None, :] <= slot[:, None]
+        new_state = [position + 1]
+        for i, block in enumerate(self.blocks):
+            x, keys, values = block.step(x, state[1 + 2 * i], state[2 + 2 * i], slot, visible)
+            new_state += [keys, values]
+        return self.to_logits(self.final_norm(x))[:, 0], new_state
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size, width=self.width, latent_dim=self.latent_dim,
+            num_layers=self.num_layers, num_heads=self.num_heads, feedforward_dim=self.feedforward_dim,
+            max_positions=self.max_positions, latent_injection=self.latent_injection,
+            dropout=self.dropout, word_dropout=self.word_dropout_rate, seed=self.seed,
+        )
+        return config
+
+
+def build_decoder(kind: str, vocab_size: int, latent_dim: int, *, embedding_dim: int, hidden_dim: int,
+                  num_layers: int, num_heads: int, feedforward_dim: int, max_positions: int,
+                  latent_injection: str, dropout: float, word_dropout: float, seed: int | None,
+                  name: str = "decoder"):
+    """The decoder named by `model.decoder` (lstm or transformer); a Transformer's width is embedding_dim."""
+    if kind == "lstm":
+        return LSTMDecoder(vocab_size, embedding_dim, hidden_dim, latent_dim, dropout=dropout,
+                           word_dropout=word_dropout, seed=seed, name=name)
+    if kind == "transformer":
+        return TransformerDecoder(
+            vocab_size, embedding_dim, latent_dim, num_layers=num_layers, num_heads=num_heads,
+            feedforward_dim=feedforward_dim, max_positions=max_positions,
+            latent_injection=latent_injection, dropout=dropout, word_dropout=word_dropout,
+            seed=seed, name=name)
+    raise ValueError(f"unknown decoder {kind!r}; choose lstm or transformer")
+
+
 def _offset(seed: int | None, k: int) -> int | None:
     """Distinct seeds for the decoder's stochastic layers, derived from one."""
     return None if seed is None else seed * 7 + k
 
 
-DECODERS = {"lstm": LSTMDecoder}

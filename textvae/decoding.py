@@ -28,7 +28,8 @@ class DecodeOptions:
 
     Attributes:
       strategy: greedy, sample or beam.
-      max_length: tokens produced at most (EOS included).
+      max_length: tokens produced at most (EOS included); a Transformer decoder
+        stops at its position table (data.max_length + 2) whatever is asked.
       temperature: sample: logits are divided by it (> 0).
       top_k: sample: keep the k most likely tokens; 0 keeps all.
       top_p: sample: keep the smallest set of tokens whose probability reaches p; 1 keeps all.
@@ -88,6 +89,10 @@ def generate_ids(decoder, z, options: DecodeOptions, seed=(0, 0)):
        "scores": (batch,) log-probability of each output under the decoder
        (for beam: of the chosen hypothesis, before length normalisation)}.
     """
+    # a Transformer decoder cannot go past its position table
+    capacity = getattr(decoder, "max_positions", None)
+    if capacity is not None and options.max_length > capacity:
+        options = dataclasses.replace(options, max_length=capacity)
     if options.strategy == "beam":
         return _beam_search(decoder, z, options)
     return _sample_or_greedy(decoder, z, options, seed)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from textvae.transformer import TransformerBlock
+
 # log-variance is clipped so that exp() can neither overflow nor underflow.
 LOGVAR_RANGE = (-20.0, 10.0)
 # BN-VAE's KL floor holds when the raw means' variance dwarfs epsilon; Keras'
@@ -51,11 +53,7 @@ class LSTMEncoder(keras.layers.Layer):
         outputs = self.lstm(self.embedding(inputs["token_ids"]), training=training)
         last = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1) - 1
         features = tf.gather(outputs, tf.maximum(last, 0), axis=1, batch_dims=1)
-        loc, logvar = tf.split(self.to_posterior(features), 2, axis=-1)
-        if self.loc_norm is not None:
-            loc = self.bn_gamma * self.loc_norm(loc, training=training)
-        scale = tf.exp(0.5 * tf.clip_by_value(logvar, *LOGVAR_RANGE))
-        return loc, scale
+        return posterior_head(self, features, training)
 
     def get_config(self):
         config = super().get_config()
@@ -69,4 +67,108 @@ class LSTMEncoder(keras.layers.Layer):
         return config
 
 
-ENCODERS = {"lstm": LSTMEncoder}
+@keras.saving.register_keras_serializable(package="textvae")
+class TransformerEncoder(keras.layers.Layer):
+    """Token + position embeddings -> pre-norm Transformer layers -> pooling -> (loc, scale).
+
+    Padding positions are masked out of every attention and of the pooling, so
+    the encoding of a sentence does not depend on how much padding follows it.
+    Pooling: `mean` over the real tokens' final states, or `summary`: a learned
+    vector prepended to the sentence whose final state is read out (BERT's [CLS]).
+    """
+
+    def __init__(self, vocab_size: int, width: int, latent_dim: int, num_layers: int = 2,
+                 num_heads: int = 4, feedforward_dim: int = 1024, max_positions: int = 128,
+                 pooling: str = "mean", dropout: float = 0.0, bn_gamma: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if pooling not in ("mean", "summary"):
+            raise ValueError(f"pooling must be mean or summary, got {pooling!r}")
+        self.embedding = keras.layers.Embedding(vocab_size, width, name="embedding")
+        self.position_embedding = keras.layers.Embedding(max_positions, width, name="position_embedding")
+        self.input_dropout = keras.layers.Dropout(dropout, name="input_dropout")
+        self.blocks = [TransformerBlock(width, num_heads, feedforward_dim, dropout, name=f"block_{i}")
+                       for i in range(num_layers)]
+        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
+        self.to_posterior = keras.layers.Dense(2 * latent_dim, name="to_posterior")
+        self.loc_norm = (
+            keras.layers.BatchNormalization(
+                center=True, scale=False, epsilon=BN_EPSILON, name="loc_norm") if bn_gamma > 0 else None
+        )
+
+        self.vocab_size = vocab_size
+        self.width = width
+        self.latent_dim = latent_dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.feedforward_dim = feedforward_dim
+        self.max_positions = max_positions
+        self.pooling = pooling
+        self.dropout = dropout
+        self.bn_gamma = bn_gamma
+
+    def build(self, input_shape):
+        if self.pooling == "summary":
+            self.summary = self.add_weight(shape=(self.width,), initializer="random_normal", name="summary")
+        super().build(input_shape)
+
+    def call(self, inputs, training=False):
+        """Encodes a batch.
+
+        Args:
+          inputs: {"token_ids": (batch, time) int32, "padding_mask": (batch, time) bool},
+            words then EOS, right-padded; time <= max_positions.
+        Returns:
+          (loc, scale), each (batch, latent_dim) float32; scale > 0.
+        """
+        ids, mask = inputs["token_ids"], inputs["padding_mask"]
+        time = tf.shape(ids)[1]
+        x = self.embedding(ids) + self.position_embedding(tf.range(time))[None]
+        if self.pooling == "summary":
+            batch = tf.shape(ids)[0]
+            x = tf.concat([tf.tile(self.summary[None, None], [batch, 1, 1]), x], axis=1)
+            mask = tf.concat([tf.fill([batch, 1], True), mask], axis=1)
+        x = self.input_dropout(x, training=training)
+        # every query sees the real keys only; padded queries' outputs are never read
+        attention_mask = tf.broadcast_to(mask[:, None, :], [tf.shape(mask)[0], tf.shape(mask)[1], tf.shape(mask)[1]])
+        for block in self.blocks:
+            x = block(x, attention_mask, training=training)
+        x = self.final_norm(x)
+        if self.pooling == "summary":
+            features = x[:, 0]
+        else:
+            weights = tf.cast(mask, x.dtype)[..., None]
+            features = tf.reduce_sum(x * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
+        return posterior_head(self, features, training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size, width=self.width, latent_dim=self.latent_dim,
+            num_layers=self.num_layers, num_heads=self.num_heads, feedforward_dim=self.feedforward_dim,
+            max_positions=self.max_positions, pooling=self.pooling, dropout=self.dropout,
+            bn_gamma=self.bn_gamma,
+        )
+        return config
+
+
+def posterior_head(encoder, features, training):
+    """features (batch, d) -> (loc, scale) through `encoder.to_posterior` and BN-VAE's `loc_norm`."""
+    loc, logvar = tf.split(encoder.to_posterior(features), 2, axis=-1)
+    if encoder.loc_norm is not None:
+        loc = encoder.bn_gamma * encoder.loc_norm(loc, training=training)
+    scale = tf.exp(0.5 * tf.clip_by_value(logvar, *LOGVAR_RANGE))
+    return loc, scale
+
+
+def build_encoder(kind: str, vocab_size: int, latent_dim: int, *, embedding_dim: int, hidden_dim: int,
+                  num_layers: int, num_heads: int, feedforward_dim: int, max_positions: int,
+                  pooling: str, dropout: float, bn_gamma: float, name: str = "encoder"):
+    """The encoder named by `model.encoder` (lstm or transformer); a Transformer's width is embedding_dim."""
+    if kind == "lstm":
+        return LSTMEncoder(vocab_size, embedding_dim, hidden_dim, latent_dim, bn_gamma=bn_gamma, name=name)
+    if kind == "transformer":
+        return TransformerEncoder(
+            vocab_size, embedding_dim, latent_dim, num_layers=num_layers, num_heads=num_heads,
+            feedforward_dim=feedforward_dim, max_positions=max_positions, pooling=pooling,
+            dropout=dropout, bn_gamma=bn_gamma, name=name)
+    raise ValueError(f"unknown encoder {kind!r}; choose lstm or transformer")

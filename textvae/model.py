@@ -10,9 +10,9 @@ import tensorflow as tf
 
 from textvae import distributions, latent
 from textvae.data import pad_batch
-from textvae.decoders import DECODERS
+from textvae.decoders import build_decoder
 from textvae.decoding import DecodeOptions, generate_ids, strip_special
-from textvae.encoders import ENCODERS
+from textvae.encoders import build_encoder
 from textvae.tokenizer import BOS_ID, EOS_ID
 
 
@@ -65,18 +65,25 @@ class SentenceVAE(keras.Model):
         word_dropout: float = 0.0,
         bn_gamma: float = 0.0,
         seed: int | None = None,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        feedforward_dim: int = 1024,
+        max_positions: int = 128,
+        pooling: str = "mean",
+        latent_injection: str = "both",
         **kwargs,
     ):
         super().__init__(**kwargs)
-        # latent_dim 0 makes the model the decoder alone: an LSTM language model baseline.
+        shape = dict(embedding_dim=embedding_dim, hidden_dim=hidden_dim, num_layers=num_layers,
+                     num_heads=num_heads, feedforward_dim=feedforward_dim, max_positions=max_positions,
+                     dropout=dropout)
+        # latent_dim 0 makes the model the decoder alone: a language model baseline.
         self.encoder = (
-            ENCODERS[encoder](vocab_size, embedding_dim, hidden_dim, latent_dim, bn_gamma=bn_gamma, name="encoder")
+            build_encoder(encoder, vocab_size, latent_dim, pooling=pooling, bn_gamma=bn_gamma, **shape)
             if latent_dim > 0 else None
         )
-        self.decoder = DECODERS[decoder](
-            vocab_size, embedding_dim, hidden_dim, latent_dim,
-            dropout=dropout, word_dropout=word_dropout, seed=seed, name="decoder",
-        )
+        self.decoder = build_decoder(decoder, vocab_size, latent_dim, latent_injection=latent_injection,
+                                     word_dropout=word_dropout, seed=seed, **shape)
         self.noise_seed = keras.random.SeedGenerator(seed)
 
         self.vocab_size = vocab_size
@@ -89,6 +96,12 @@ class SentenceVAE(keras.Model):
         self.word_dropout = word_dropout
         self.bn_gamma = bn_gamma
         self.seed = seed
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.feedforward_dim = feedforward_dim
+        self.max_positions = max_positions
+        self.pooling = pooling
+        self.latent_injection = latent_injection
         self.tokenizer = None  # attached by `textvae.load` / training
         self.kl_weight_fn: Callable = lambda step: tf.constant(1.0)
         self.free_bits = 0.0
@@ -100,6 +113,8 @@ class SentenceVAE(keras.Model):
             embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim,
             encoder=self.encoder_type, decoder=self.decoder_type,
             dropout=self.dropout, word_dropout=self.word_dropout, bn_gamma=self.bn_gamma, seed=self.seed,
+            num_layers=self.num_layers, num_heads=self.num_heads, feedforward_dim=self.feedforward_dim,
+            max_positions=self.max_positions, pooling=self.pooling, latent_injection=self.latent_injection,
         )
         return config
 

@@ -63,6 +63,9 @@ def resolve_run_config(config: Config | None, workdir: Path) -> Config:
     if config is None:
         return saved
     conflicts = diff_configs(saved, config, FIXED_SECTIONS)
+    if "transformer" in (saved.model.encoder, saved.model.decoder) and saved.data.max_length != config.data.max_length:
+        conflicts.append(f"data.max_length: {saved.data.max_length} -> {config.data.max_length} "
+                         "(it sizes the Transformer's position table)")
     if conflicts:
         raise ConfigError(
             f"{workdir} holds a run with a different model/tokenizer config: {'; '.join(conflicts)}. "
@@ -112,6 +115,8 @@ def build_model(config: Config, vocab_size: int) -> SentenceVAE:
         vocab_size, latent_dim=m.latent_dim, embedding_dim=m.embedding_dim, hidden_dim=m.hidden_dim,
         encoder=m.encoder, decoder=m.decoder, dropout=m.dropout, bn_gamma=m.bn_gamma,
         word_dropout=config.train.word_dropout, seed=config.train.seed,
+        num_layers=m.num_layers, num_heads=m.num_heads, feedforward_dim=m.feedforward_dim,
+        max_positions=config.data.max_length + 2, pooling=m.pooling, latent_injection=m.latent_injection,
     )
 
 
