@@ -61,7 +61,7 @@ def tiny_config(tmp_path: Path, overrides=(), corpus=None, **sections):
     tree = {k: dict(v) for k, v in TINY.items()}
     tree["data"]["train"] = str(corpus)
     for section, values in sections.items():
-        tree[section].update(values)
+        tree.setdefault(section, {}).update(values)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(tree), encoding="utf-8")
     return load_config(path, overrides)

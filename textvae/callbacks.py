@@ -15,9 +15,9 @@ import tensorflow as tf
 from textvae import checkpoints
 from textvae.config import TrainConfig
 from textvae.data import EncodedCorpus
-from textvae.metrics import evaluate_elbo
 
-AVERAGED = ("loss", "reconstruction", "kl", "kl_weight")
+# logged values that are counts, summed over an interval rather than averaged
+COUNTED = ("tokens", "sentences")
 
 
 class TrainingMonitor(keras.callbacks.Callback):
@@ -39,7 +39,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self._reset_interval()
 
     def _reset_interval(self):
-        self.sums = dict.fromkeys(AVERAGED, 0.0)
+        self.sums: dict[str, float] = {}
         self.batches = self.tokens = self.sentences = 0
         self.started = time.perf_counter()
 
@@ -59,8 +59,9 @@ class TrainingMonitor(keras.callbacks.Callback):
             print(self.diverged, file=sys.stderr)
             self.model.stop_training = True
             return
-        for key in AVERAGED:
-            self.sums[key] += float(logs[key])
+        for key, value in logs.items():
+            if key not in COUNTED:
+                self.sums[key] = self.sums.get(key, 0.0) + float(value)
         self.batches += 1
         self.tokens += float(logs["tokens"])
         self.sentences += float(logs["sentences"])
@@ -82,7 +83,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self._reset_interval()
 
     def _validate(self, step: int):
-        result = evaluate_elbo(self.model, self.valid, self.config.batch_size)
+        result = self.model.validation_metrics(self.valid, self.config.batch_size)
         record = {"step": step, **{f"valid_{k}": v for k, v in result.items()}}
         self._write(record, "valid")
         best = checkpoints.best_metrics(self.ckpt_root)

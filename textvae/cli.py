@@ -7,6 +7,10 @@ import contextlib
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from textvae.config import ConfigError
+
 
 def _common_decode(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", required=True, help="run directory written by `textvae train`")
@@ -34,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("sample", help="decode N samples from the prior")
     _common_decode(p)
     p.add_argument("-n", type=int, default=10, help="number of sentences")
+    p.add_argument("--label", help="M2 runs: the class to generate")
+
+    p = commands.add_parser("classify", help="M2 runs: label and probability of each sentence on stdin")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--json", action="store_true", help="one JSON object per sentence, with every class")
+
+    p = commands.add_parser("transfer", help="M2 runs: rewrite sentences from stdin with another label")
+    _common_decode(p)
+    p.add_argument("--to", required=True, help="the target class")
 
     p = commands.add_parser("reconstruct", help="encode and decode sentences read from stdin")
     _common_decode(p)
@@ -97,7 +110,52 @@ def cmd_train(args) -> None:
 
 def cmd_sample(args) -> None:
     model = _load(args.workdir)
+    if _is_m2(model):
+        if args.label is None:
+            raise ConfigError(f"{args.workdir} is an M2 run: pass --label (one of {model.classes})")
+        z = np.random.default_rng(args.seed).standard_normal((args.n, model.latent_dim)).astype(np.float32)
+        outputs = model.generate(z, [model.label_id(args.label)] * args.n, seed=args.seed, **_decode_options(args))
+        for output in outputs:
+            _emit({"label": args.label, **output} if args.json else output["text"], args)
+        return
+    if args.label is not None:
+        raise ConfigError(f"--label needs an M2 run; {args.workdir} is a VAE")
     _print_outputs(model, model.sample_prior(args.n, args.seed), args)
+
+
+def cmd_classify(args) -> None:
+    model = _require_m2(_load(args.workdir), args.workdir)
+    sentences = [line.strip() for line in sys.stdin if line.strip()]
+    if not sentences:
+        return
+    for sentence, probs in zip(sentences, model.classify(sentences)):
+        best = int(np.argmax(probs))
+        if args.json:
+            _emit({"text": sentence, "label": model.classes[best], "probability": float(probs[best]),
+                   "probabilities": dict(zip(model.classes, map(float, probs)))}, args)
+        else:
+            print(f"{model.classes[best]}\t{probs[best]:.4f}\t{sentence}")
+
+
+def cmd_transfer(args) -> None:
+    model = _require_m2(_load(args.workdir), args.workdir)
+    sentences = [line.strip() for line in sys.stdin if line.strip()]
+    if sentences:
+        for source, output in zip(sentences, model.transfer(sentences, args.to, seed=args.seed,
+                                                             **_decode_options(args))):
+            _emit({"source": source, **output} if args.json else output["text"], args)
+
+
+def _is_m2(model) -> bool:
+    from textvae.m2 import M2VAE
+
+    return isinstance(model, M2VAE)
+
+
+def _require_m2(model, workdir):
+    if not _is_m2(model):
+        raise ConfigError(f"{workdir} is not an M2 run (m2.enabled: false); classify and transfer need one")
+    return model
 
 
 def cmd_reconstruct(args) -> None:
@@ -197,7 +255,7 @@ def _print_json(value) -> None:
 
 
 COMMANDS = {
-    "train": cmd_train, "sample": cmd_sample, "reconstruct": cmd_reconstruct,
+    "train": cmd_train, "sample": cmd_sample, "classify": cmd_classify, "transfer": cmd_transfer, "reconstruct": cmd_reconstruct,
     "interpolate": cmd_interpolate, "neighbours": cmd_neighbours, "arithmetic": cmd_arithmetic,
     "evaluate": cmd_evaluate, "plot": cmd_plot, "demo": cmd_demo,
 }

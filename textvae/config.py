@@ -43,6 +43,15 @@ class DataConfig:
     valid_fraction: float = 0.05
     # Lower-case the text before tokenisation.
     lowercase: bool = False
+    # Semi-supervised (m2.enabled): labelled examples drawn per class from
+    # `train` with the run's seed; 0 uses every label in `train`.
+    labels_per_class: int = 0
+    # Semi-supervised: unlabelled corpus; empty means the examples of `train`
+    # not drawn as labelled (their labels are then never read).
+    unlabelled: str = ""
+    # Semi-supervised: the declared label set, comma-separated ("0,1"); empty
+    # means the labels found in `train`. A label outside it is an error.
+    classes: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,12 +156,27 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class M2Config:
+    # Train the semi-supervised M2 model (Kingma et al. 2014) instead of the
+    # VAE; needs data.label_field.
+    enabled: bool = False
+    # Weight of the classifier's cross-entropy on labelled examples, per
+    # example, next to their -ELBO (tens of nats for a sentence).
+    alpha: float = 50.0
+    # Fraction of each batch drawn from the labelled examples.
+    labelled_fraction: float = 0.5
+    # p(y): uniform, or labelled (the class frequencies of the labelled examples).
+    class_prior: str = "uniform"
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     kl: KLConfig = field(default_factory=KLConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    m2: M2Config = field(default_factory=M2Config)
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -163,12 +187,16 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.pooling": ("mean", "summary"),
     "model.latent_injection": ("add", "memory", "both"),
     "kl.schedule": ("constant", "linear", "logistic", "cyclical"),
+    "m2.class_prior": ("uniform", "labelled"),
 }
 
 # (key, lowest allowed, highest allowed); None means unbounded.
 RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.max_length": (1, None),
     "data.valid_fraction": (0.0, 0.5),
+    "data.labels_per_class": (0, None),
+    "m2.alpha": (0.0, None),
+    "m2.labelled_fraction": (0.01, 0.99),
     "tokenizer.vocab_size": (5, None),
     "tokenizer.character_coverage": (0.9, 1.0),
     "model.latent_dim": (0, None),
@@ -265,6 +293,8 @@ def config_from_dict(tree: Mapping[str, Any], source: str = "config") -> Config:
         if not isinstance(values, Mapping):
             raise ConfigError(f"{source}: section {name!r} must be a mapping")
         built[name] = _build_section(cls, name, values, source)
+    if built["m2"].enabled and not built["data"].label_field:
+        raise ConfigError(f"{source}: m2.enabled needs data.label_field (the labelled corpus' label column)")
     model = built["model"]
     uses_transformer = "transformer" in (model.encoder, model.decoder)
     if uses_transformer and model.embedding_dim % model.num_heads:

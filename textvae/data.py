@@ -234,19 +234,24 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def training_batches(
-    encoded: EncodedCorpus, batch_size: int, seed: int, start_step: int = 0
-) -> Iterator[dict[str, np.ndarray]]:
-    """Endless stream of padded batches, starting at global step `start_step`."""
-    lengths = np.asarray([len(s) for s in encoded.sequences])
+def index_batches(lengths: np.ndarray, batch_size: int, seed: int, start_step: int = 0) -> Iterator[np.ndarray]:
+    """Endless stream of index batches (epoch after epoch), starting at step `start_step`."""
     per_epoch = -(-len(lengths) // batch_size) if len(lengths) else 0
     if per_epoch == 0:
         raise DataError("the training corpus is empty")
     epoch, offset = divmod(start_step, per_epoch)
     while True:
-        for index in epoch_batches(lengths, batch_size, seed, epoch)[offset:]:
-            yield pad_batch([encoded.sequences[i] for i in index])
+        yield from epoch_batches(lengths, batch_size, seed, epoch)[offset:]
         epoch, offset = epoch + 1, 0
+
+
+def training_batches(
+    encoded: EncodedCorpus, batch_size: int, seed: int, start_step: int = 0
+) -> Iterator[dict[str, np.ndarray]]:
+    """Endless stream of padded batches, starting at global step `start_step`."""
+    lengths = np.asarray([len(s) for s in encoded.sequences])
+    for index in index_batches(lengths, batch_size, seed, start_step):
+        yield pad_batch([encoded.sequences[i] for i in index])
 
 
 def evaluation_batches(encoded: EncodedCorpus, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
@@ -256,14 +261,17 @@ def evaluation_batches(encoded: EncodedCorpus, batch_size: int) -> Iterator[dict
         yield pad_batch([encoded.sequences[i] for i in order[start : start + batch_size]])
 
 
-def to_dataset(batches: Iterator[dict[str, np.ndarray]]):
-    """Wraps a batch iterator as a prefetched `tf.data.Dataset` of named tensors."""
+def to_dataset(batches: Iterator[dict[str, np.ndarray]], labelled: bool = False):
+    """Wraps a batch iterator as a prefetched `tf.data.Dataset` of named tensors
+    (with `labels` (batch,) int32 when `labelled`)."""
     import tensorflow as tf
 
     signature = {
         "token_ids": tf.TensorSpec((None, None), tf.int32),
         "padding_mask": tf.TensorSpec((None, None), tf.bool),
     }
+    if labelled:
+        signature["labels"] = tf.TensorSpec((None,), tf.int32)
     return tf.data.Dataset.from_generator(lambda: batches, output_signature=signature).prefetch(2)
 
 

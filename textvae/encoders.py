@@ -28,12 +28,14 @@ class LSTMEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.lstm = keras.layers.LSTM(hidden_dim, return_sequences=True, name="lstm")
-        self.to_posterior = keras.layers.Dense(2 * latent_dim, name="to_posterior")
+        # latent_dim 0: features only (M2 builds its own posterior from them)
+        self.to_posterior = keras.layers.Dense(2 * latent_dim, name="to_posterior") if latent_dim else None
         # BN-VAE: learned shift, fixed scale gamma (so the means cannot all shrink to 0)
         self.loc_norm = (
             keras.layers.BatchNormalization(
                 center=True, scale=False, epsilon=BN_EPSILON, name="loc_norm") if bn_gamma > 0 else None
         )
+        self.feature_dim = hidden_dim
 
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -50,10 +52,13 @@ class LSTMEncoder(keras.layers.Layer):
         Returns:
           (loc, scale), each (batch, latent_dim) float32; scale > 0.
         """
+        return posterior_head(self, self.features(inputs, training=training), training)
+
+    def features(self, inputs, training=False):
+        """The LSTM state at the last real token: (batch, hidden_dim)."""
         outputs = self.lstm(self.embedding(inputs["token_ids"]), training=training)
         last = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1) - 1
-        features = tf.gather(outputs, tf.maximum(last, 0), axis=1, batch_dims=1)
-        return posterior_head(self, features, training)
+        return tf.gather(outputs, tf.maximum(last, 0), axis=1, batch_dims=1)
 
     def get_config(self):
         config = super().get_config()
@@ -89,12 +94,13 @@ class TransformerEncoder(keras.layers.Layer):
         self.blocks = [TransformerBlock(width, num_heads, feedforward_dim, dropout, name=f"block_{i}")
                        for i in range(num_layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
-        self.to_posterior = keras.layers.Dense(2 * latent_dim, name="to_posterior")
+        self.to_posterior = keras.layers.Dense(2 * latent_dim, name="to_posterior") if latent_dim else None
         self.loc_norm = (
             keras.layers.BatchNormalization(
                 center=True, scale=False, epsilon=BN_EPSILON, name="loc_norm") if bn_gamma > 0 else None
         )
 
+        self.feature_dim = width
         self.vocab_size = vocab_size
         self.width = width
         self.latent_dim = latent_dim
@@ -120,6 +126,10 @@ class TransformerEncoder(keras.layers.Layer):
         Returns:
           (loc, scale), each (batch, latent_dim) float32; scale > 0.
         """
+        return posterior_head(self, self.features(inputs, training=training), training)
+
+    def features(self, inputs, training=False):
+        """The pooled final states: (batch, width)."""
         ids, mask = inputs["token_ids"], inputs["padding_mask"]
         time = tf.shape(ids)[1]
         x = self.embedding(ids) + self.position_embedding(tf.range(time))[None]
@@ -134,11 +144,9 @@ class TransformerEncoder(keras.layers.Layer):
             x = block(x, attention_mask, training=training)
         x = self.final_norm(x)
         if self.pooling == "summary":
-            features = x[:, 0]
-        else:
-            weights = tf.cast(mask, x.dtype)[..., None]
-            features = tf.reduce_sum(x * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
-        return posterior_head(self, features, training)
+            return x[:, 0]
+        weights = tf.cast(mask, x.dtype)[..., None]
+        return tf.reduce_sum(x * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
 
     def get_config(self):
         config = super().get_config()

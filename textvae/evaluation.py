@@ -43,7 +43,14 @@ def evaluate_run(
         raise ConfigError("no evaluation data: pass --data FILE or set data.test in the run's config")
     if iw_samples < 1:
         raise ConfigError(f"--iw-samples must be at least 1, got {iw_samples}")
-    texts = read_corpus(path, config.data).texts
+    if config.m2.enabled:
+        result = _evaluate_m2_run(model, config, path, batch_size, seed)
+        result = {"split": split_name or Path(path).name, "data": str(path), "checkpoint": checkpoint, **result}
+        with open(workdir / EVAL_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")
+        return result
+    corpus = read_corpus(path, config.data)
+    texts = corpus.texts
     encoded = encode_corpus(texts, model.tokenizer, config.data.max_length)
     result = {
         "split": split_name or Path(path).name, "data": str(path), "checkpoint": checkpoint,
@@ -60,3 +67,18 @@ def evaluate_run(
     with open(workdir / EVAL_FILE, "a", encoding="utf-8") as f:
         f.write(json.dumps(result) + "\n")
     return result
+
+
+def _evaluate_m2_run(model, config, path, batch_size: int, seed: int) -> dict:
+    """An M2 run on a labelled corpus: accuracy, macro-F1, confusion matrix, label-free bound."""
+    import time
+
+    from textvae.m2_metrics import evaluate_m2
+    from textvae.semisupervised import LabelledCorpus, label_ids
+
+    started = time.perf_counter()
+    corpus = read_corpus(path, config.data)
+    labelled = LabelledCorpus(encode_corpus(corpus.texts, model.tokenizer, config.data.max_length),
+                              label_ids(corpus.labels, model.classes, str(path)))
+    result = evaluate_m2(model, labelled, batch_size=batch_size, seed=seed)
+    return {**result, "classes": model.classes, "seconds": time.perf_counter() - started}

@@ -186,6 +186,12 @@ class SentenceVAE(keras.Model):
             "tokens": tf.reduce_sum(views["target_mask"]),
         }
 
+    def validation_metrics(self, valid, batch_size: int) -> dict:
+        """The validation record (ELBO terms) on an EncodedCorpus; `elbo` picks the best checkpoint."""
+        from textvae.metrics import evaluate_elbo
+
+        return evaluate_elbo(self, valid, batch_size)
+
     def reinitialize_decoder(self, seed: int) -> None:
         """Fresh decoder weights (Li et al. 2019), drawn from the layer's initializers with `seed`."""
         keras.utils.set_random_seed(seed)

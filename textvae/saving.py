@@ -13,11 +13,12 @@ from pathlib import Path
 from textvae import checkpoints
 from textvae.config import ConfigError, load_config
 from textvae.model import SentenceVAE
+from textvae.semisupervised import read_labels_file
 from textvae.tokenizer import load_tokenizer
 from textvae.train import CONFIG_FILE, build_model, compile_model
 
 
-def load(workdir: str | Path, checkpoint: str = "best") -> SentenceVAE:
+def load(workdir: str | Path, checkpoint: str = "best") -> SentenceVAE:  # or an M2VAE
     """Loads the model of a run directory with its tokenizer attached.
 
     Args:
@@ -32,7 +33,8 @@ def load(workdir: str | Path, checkpoint: str = "best") -> SentenceVAE:
         raise ConfigError(f"{workdir}: not a textvae run directory (no {CONFIG_FILE})")
     config = load_config(workdir / CONFIG_FILE)
     tokenizer = load_tokenizer(workdir)
-    model = build_model(config, tokenizer.vocab_size)
+    labels = read_labels_file(workdir) if config.m2.enabled else None
+    model = build_model(config, tokenizer.vocab_size, labels)
     compile_model(model, config)
     root = workdir / "checkpoints"
     if checkpoint == "best":

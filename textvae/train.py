@@ -27,6 +27,7 @@ from textvae.config import Config, ConfigError, diff_configs, load_config, save_
 from textvae.data import EncodedCorpus, encode_corpus, read_corpus, split_holdout, to_dataset, training_batches
 from textvae.model import SentenceVAE
 from textvae.schedules import kl_weight
+from textvae.semisupervised import mixed_batches, prepare_semi_supervised_data
 from textvae.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
 
 CONFIG_FILE = "config.yaml"
@@ -63,6 +64,8 @@ def resolve_run_config(config: Config | None, workdir: Path) -> Config:
     if config is None:
         return saved
     conflicts = diff_configs(saved, config, FIXED_SECTIONS)
+    if saved.m2.enabled != config.m2.enabled:
+        conflicts.append(f"m2.enabled: {saved.m2.enabled} -> {config.m2.enabled}")
     if "transformer" in (saved.model.encoder, saved.model.decoder) and saved.data.max_length != config.data.max_length:
         conflicts.append(f"data.max_length: {saved.data.max_length} -> {config.data.max_length} "
                          "(it sizes the Transformer's position table)")
@@ -71,7 +74,7 @@ def resolve_run_config(config: Config | None, workdir: Path) -> Config:
             f"{workdir} holds a run with a different model/tokenizer config: {'; '.join(conflicts)}. "
             "Use a new --workdir, or resume this run without --config."
         )
-    changed = diff_configs(saved, config, ("data", "kl", "train"))
+    changed = diff_configs(saved, config, ("data", "kl", "train", "m2"))
     if changed:
         log(f"resuming {workdir} with changed settings: {'; '.join(changed)}")
     return config
@@ -108,16 +111,26 @@ def prepare_data(config: Config, workdir: Path) -> PreparedData:
     return PreparedData(tokenizer, train, valid)
 
 
-def build_model(config: Config, vocab_size: int) -> SentenceVAE:
-    """A SentenceVAE from the `model` section (and the word dropout rate)."""
+def build_model(config: Config, vocab_size: int, labels: dict | None = None):
+    """A SentenceVAE from the `model` section (and the word dropout rate), or, with
+    m2.enabled, an M2VAE for `labels` ({"classes", "class_log_prior"} of labels.json)."""
     m = config.model
-    return SentenceVAE(
-        vocab_size, latent_dim=m.latent_dim, embedding_dim=m.embedding_dim, hidden_dim=m.hidden_dim,
-        encoder=m.encoder, decoder=m.decoder, dropout=m.dropout, bn_gamma=m.bn_gamma,
+    shape = dict(
+        latent_dim=m.latent_dim, embedding_dim=m.embedding_dim, hidden_dim=m.hidden_dim,
+        encoder=m.encoder, decoder=m.decoder, dropout=m.dropout,
         word_dropout=config.train.word_dropout, seed=config.train.seed,
         num_layers=m.num_layers, num_heads=m.num_heads, feedforward_dim=m.feedforward_dim,
         max_positions=config.data.max_length + 2, pooling=m.pooling, latent_injection=m.latent_injection,
     )
+    if config.m2.enabled:
+        if labels is None:
+            raise ConfigError("an M2 model needs its classes (labels.json)")
+        from textvae.m2 import M2VAE
+
+        model = M2VAE(vocab_size, len(labels["classes"]), class_log_prior=labels["class_log_prior"], **shape)
+        model.classes = [str(c) for c in labels["classes"]]
+        return model
+    return SentenceVAE(vocab_size, bn_gamma=m.bn_gamma, **shape)
 
 
 def compile_model(model: SentenceVAE, config: Config) -> None:
@@ -132,11 +145,13 @@ def compile_model(model: SentenceVAE, config: Config) -> None:
         weight = kl_weight(tf.maximum(vae_step, 0), config.kl, config.train.max_steps - pretrain)
         return tf.where(vae_step < 0, 0.0, weight)
 
+    extra = {"alpha": config.m2.alpha} if config.m2.enabled else {}
     model.compile(
         optimizer,
         kl_weight_fn=kl_weight_fn,
         free_bits=config.kl.free_bits,
         jit_compile=config.train.jit_compile,
+        **extra,
     )
     dummy = {"token_ids": np.array([[2, 4, 3]], np.int32), "padding_mask": np.ones((1, 3), bool)}
     model(dummy)
@@ -160,8 +175,14 @@ def train(config: Config | None, workdir: str | Path) -> dict:
     save_config(config, workdir / CONFIG_FILE)
     keras.utils.set_random_seed(config.train.seed)
 
-    data = prepare_data(config, workdir)
-    model = build_model(config, data.tokenizer.vocab_size)
+    if config.m2.enabled:
+        if config.train.pretrain_steps:
+            raise ConfigError("train.pretrain_steps is not supported with m2.enabled")
+        data = prepare_semi_supervised_data(config, workdir, log)
+        labels = {"classes": data.classes, "class_log_prior": data.class_log_prior}
+    else:
+        data, labels = prepare_data(config, workdir), None
+    model = build_model(config, data.tokenizer.vocab_size, labels)
     model.tokenizer = data.tokenizer
     compile_model(model, config)
     ckpt_root = workdir / "checkpoints"
@@ -174,10 +195,15 @@ def train(config: Config | None, workdir: str | Path) -> dict:
         log(f"resumed from {latest} at step {start}")
     monitor = TrainingMonitor(config.train, workdir, ckpt_root, data.valid, start)
     if start < config.train.max_steps:
-        batches = training_batches(data.train, config.train.batch_size, config.train.seed, start)
+        if config.m2.enabled:
+            dataset = to_dataset(mixed_batches(data.labelled, data.unlabelled, config.train.batch_size,
+                                               config.m2.labelled_fraction, config.train.seed, start),
+                                 labelled=True)
+        else:
+            dataset = to_dataset(training_batches(data.train, config.train.batch_size, config.train.seed, start))
         with _interrupts_save(monitor):
             model.fit(
-                to_dataset(batches), epochs=1, steps_per_epoch=config.train.max_steps - start,
+                dataset, epochs=1, steps_per_epoch=config.train.max_steps - start,
                 verbose=1 if config.train.progress_bar else 0, callbacks=[monitor], shuffle=False,
             )
         if monitor.diverged:

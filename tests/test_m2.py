@@ -1,0 +1,210 @@
+"""M2 semi-supervised model: the objective against manual sums, gradients, data rules, CLI."""
+
+import io
+import json
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from textvae import load
+from textvae.cli import main
+from textvae.config import ConfigError
+from textvae.data import DataError, encode_corpus
+from textvae.m2 import M2VAE
+from textvae.m2_metrics import classification_scores, evaluate_m2
+from textvae.model import sequence_nll, split_batch
+from textvae.semisupervised import (
+    UNLABELLED, LabelledCorpus, draw_per_class, label_ids, mixed_batches, resolve_classes)
+from textvae.tokenizer import WordTokenizer
+from textvae.train import train
+
+from conftest import SENTENCES, tiny_config
+
+VOCAB_WORDS = sorted({w for s in SENTENCES for w in s.split()})
+C, LAT = 3, 2
+
+
+def tiny_m2(**kwargs):
+    tokenizer = WordTokenizer(VOCAB_WORDS)
+    model = M2VAE(tokenizer.vocab_size, C, latent_dim=LAT, embedding_dim=4, hidden_dim=5, seed=1,
+                  class_log_prior=np.log([0.2, 0.3, 0.5]).tolist(), **kwargs)
+    model.tokenizer = tokenizer
+    model.compile(kl_weight_fn=lambda step: tf.constant(0.7), alpha=2.5)
+    batch = model._batch(SENTENCES[:4])
+    model(batch)
+    return model, batch
+
+
+def manual_bound(model, batch, row, label, noise):
+    """L(x, y) of one sentence and class, written out from the model's pieces."""
+    views = split_batch(batch)
+    features = model.encoder.features(views["encoder"])[row:row + 1]
+    loc, scale = model.posterior_params(features, tf.constant([label]))
+    z = loc + scale * noise[None]
+    decoder_inputs = {k: v[row:row + 1] for k, v in views["decoder"].items()}
+    logits = model.decoder(decoder_inputs, model.decoder_code(z, tf.constant([label])))
+    reconstruction = float(sequence_nll(logits, views["targets"][row:row + 1], views["target_mask"][row:row + 1])[0])
+    kl = float(tf.reduce_sum(0.5 * (loc ** 2 + scale ** 2 - 1.0) - tf.math.log(scale)))
+    return reconstruction, kl
+
+
+def test_objective_equals_a_manual_sum_over_classes():
+    model, batch = tiny_m2()
+    labels = np.array([1, UNLABELLED, 0, UNLABELLED], np.int32)  # rows 0, 2 labelled
+    batch = dict(batch, labels=labels)
+    # noise rows: labelled rows first (0, 2), then unlabelled rows (1, 3) for class 0, 1, 2
+    noise = np.random.default_rng(0).standard_normal((2 + 2 * C, LAT)).astype(np.float32)
+    out = model.objective(batch, training=False, beta=0.7, noise=tf.constant(noise))
+    log_prior = np.log([0.2, 0.3, 0.5])
+    q = tf.nn.softmax(model.class_logits(batch)).numpy()
+    total_rec = total_kl = total = 0.0
+    for i, (row, label) in enumerate([(0, 1), (2, 0)]):
+        rec, kl = manual_bound(model, batch, row, label, noise[i])
+        total += rec - log_prior[label] - 2.5 * np.log(q[row, label])
+        total_rec, total_kl = total_rec + rec, total_kl + kl
+    for j, row in enumerate([1, 3]):
+        for label in range(C):
+            rec, kl = manual_bound(model, batch, row, label, noise[2 + label * 2 + j])
+            total += q[row, label] * (rec - log_prior[label])
+            total_rec, total_kl = total_rec + q[row, label] * rec, total_kl + q[row, label] * kl
+        total += np.sum(q[row] * np.log(q[row]))  # - H(q(y|x))
+    expected_loss = total / 4 + 0.7 * total_kl / 4  # free bits 0: the KL term is the weighted mean
+    np.testing.assert_allclose(float(out["reconstruction"]), total_rec / 4, rtol=1e-5)
+    np.testing.assert_allclose(float(out["kl"]), total_kl / 4, rtol=1e-5)
+    np.testing.assert_allclose(float(out["loss"]), expected_loss, rtol=1e-5)
+
+
+def test_unlabelled_data_trains_the_classifier():
+    model, batch = tiny_m2()
+    batch = dict(batch, labels=np.full(4, UNLABELLED, np.int32))
+    with tf.GradientTape() as tape:
+        loss = model.objective(batch, training=True)["loss"]
+    grads = tape.gradient(loss, [model.classifier_logits.kernel, model.classifier_hidden.kernel])
+    assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+
+
+def test_decoder_depends_on_the_label():
+    model, batch = tiny_m2()
+    views = split_batch(batch)
+    z = tf.zeros((4, LAT))
+    a = model.decoder(views["decoder"], model.decoder_code(z, tf.fill([4], 0)))
+    b = model.decoder(views["decoder"], model.decoder_code(z, tf.fill([4], 2)))
+    assert float(tf.reduce_max(tf.abs(a - b))) > 1e-4
+
+
+def test_accuracy_counts_the_real_examples_of_a_partial_batch():
+    model, _ = tiny_m2()
+    encoded = encode_corpus(SENTENCES[:7], model.tokenizer, 9)
+    corpus = LabelledCorpus(encoded, np.array([0, 1, 2, 0, 1, 2, 0], np.int32))
+    result = evaluate_m2(model, corpus, batch_size=3)  # batches of 3, 3, 1
+    predicted = np.argmax(model.classify(SENTENCES[:7]), axis=1)
+    assert result["num_sentences"] == 7
+    np.testing.assert_allclose(result["accuracy"], np.mean(predicted == corpus.labels))
+    assert np.sum(result["confusion_matrix"]) == 7
+
+
+def test_classification_scores_by_hand():
+    scores = classification_scores(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 3)
+    assert scores["accuracy"] == pytest.approx(3 / 5)
+    assert scores["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    # F1: class 0: 2*1/(2+2) = 0.5; class 1: 2*2/(2+3) = 0.8; class 2: 0
+    assert scores["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+
+
+def test_label_rules_give_clear_errors():
+    assert resolve_classes("", ["10", "2", "2"], "f.tsv") == ["2", "10"]
+    with pytest.raises(DataError, match="f.tsv: example 3 has label 'x', not in data.classes"):
+        resolve_classes("a,b", ["a", "b", "x"], "f.tsv")
+    with pytest.raises(DataError, match=r"no labelled example of class\(es\) \['c'\]"):
+        resolve_classes("a,b,c", ["a", "b"], "f.tsv")
+    with pytest.raises(DataError, match="fewer than data.labels_per_class=3"):
+        draw_per_class(np.array([0, 0, 0, 1, 1]), 2, 3, seed=0)
+    with pytest.raises(DataError, match="v.tsv: example 2 has label 'z'"):
+        label_ids(["a", "z"], ["a", "b"], "v.tsv")
+    drawn = draw_per_class(np.array([0, 1, 0, 1, 0, 1, 0]), 2, 2, seed=4)
+    assert len(drawn) == 4 and np.array_equal(drawn, draw_per_class(np.array([0, 1, 0, 1, 0, 1, 0]), 2, 2, seed=4))
+
+
+def test_mixed_batches_are_a_function_of_the_step():
+    tokenizer = WordTokenizer(VOCAB_WORDS)
+    labelled = LabelledCorpus(encode_corpus(SENTENCES[:4], tokenizer, 9), np.array([0, 1, 0, 1], np.int32))
+    unlabelled = encode_corpus(SENTENCES[4:], tokenizer, 9)
+    stream = mixed_batches(labelled, unlabelled, 3, 0.34, seed=2)  # 1 labelled + 2 unlabelled
+    batches = [next(stream) for _ in range(6)]
+    for batch in batches:
+        assert list(batch["labels"][1:]) == [UNLABELLED] * 2 and batch["labels"][0] in (0, 1)
+        assert len(batch["token_ids"]) == 3
+    resumed = mixed_batches(labelled, unlabelled, 3, 0.34, seed=2, start_step=3)
+    for expected in batches[3:]:
+        got = next(resumed)
+        assert all(np.array_equal(got[k], expected[k]) for k in expected)
+
+
+def write_labelled(path, rows):
+    path.write_text("label\ttext\n" + "".join(f"{label}\t{text}\n" for label, text in rows), encoding="utf-8")
+    return path
+
+
+def m2_config(tmp_path, **data):
+    rows = [("pos" if i % 2 else "neg", s) for i, s in enumerate(SENTENCES * 2)]
+    train_file = write_labelled(tmp_path / "train.tsv", rows)
+    valid_file = write_labelled(tmp_path / "valid.tsv", rows[:5])
+    return tiny_config(tmp_path, data={"train": str(train_file), "valid": str(valid_file), "label_field": "label",
+                                       "labels_per_class": 2, **data},
+                       m2={"enabled": True, "alpha": 5.0, "labelled_fraction": 0.5},
+                       train={"batch_size": 4})
+
+
+def test_m2_run_trains_resumes_and_serves_the_cli(tmp_path, monkeypatch):
+    config = m2_config(tmp_path)
+    summary = train(config, tmp_path / "run")
+    assert summary["step"] == config.train.max_steps
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any("valid_accuracy" in r for r in records) and any("classification" in r for r in records)
+    model = load(tmp_path / "run", checkpoint="latest")
+    assert model.classes == ["neg", "pos"]
+    probs = model.classify(SENTENCES[:3])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+    def run(*argv, stdin=""):
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        out = io.StringIO()
+        with redirect_stdout(out):
+            code = main(list(argv))
+        return code, out.getvalue()
+
+    workdir = str(tmp_path / "run")
+    code, out = run("classify", "--workdir", workdir, stdin="the cat sat on the mat\nwe walked home\n")
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 2 and lines[0].split("\t")[0] in ("neg", "pos")
+    code, out = run("sample", "--workdir", workdir, "--label", "pos", "-n", "3", "--max-length", "6", "--json")
+    assert code == 0 and [json.loads(line)["label"] for line in out.splitlines()] == ["pos"] * 3
+    code, out = run("transfer", "--workdir", workdir, "--to", "neg", "--json", stdin="the bird sang a song\n")
+    item = json.loads(out)
+    assert code == 0 and item["to"] == "neg" and item["from"] in ("neg", "pos")
+    assert run("sample", "--workdir", workdir, "--label", "meh")[0] == 1
+    assert run("sample", "--workdir", workdir)[0] == 1
+    code, out = run("evaluate", "--workdir", workdir, "--data", str(tmp_path / "valid.tsv"))
+    result = json.loads(out)
+    assert code == 0 and result["num_sentences"] == 5 and 0 <= result["accuracy"] <= 1
+    assert np.sum(result["confusion_matrix"]) == 5 and "macro_f1" in result
+    # resuming with more steps continues from the last checkpoint
+    longer = m2_config(tmp_path, labels_per_class=2)
+    longer = type(longer)(**{**longer.__dict__, "train": type(longer.train)(**{**longer.train.__dict__, "max_steps": 10})})
+    assert train(longer, tmp_path / "run")["step"] == 10
+
+
+def test_m2_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="m2.enabled needs data.label_field"):
+        tiny_config(tmp_path, m2={"enabled": True})
+    config = m2_config(tmp_path, labels_per_class=50)
+    with pytest.raises(DataError, match="fewer than data.labels_per_class=50"):
+        train(config, tmp_path / "run")
+    config = m2_config(tmp_path, classes="neg,pos,neutral")
+    with pytest.raises(DataError, match="neutral"):
+        train(config, tmp_path / "run2")
+    config = m2_config(tmp_path, classes="neg")
+    with pytest.raises(DataError, match="label 'pos', not in data.classes"):
+        train(config, tmp_path / "run3")

@@ -1,0 +1,318 @@
+"""M2: semi-supervised text classification with a deep generative model (Kingma et al. 2014)."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from textvae import distributions
+from textvae.data import DataError, pad_batch
+from textvae.decoders import build_decoder
+from textvae.decoding import DecodeOptions, generate_ids, strip_special
+from textvae.encoders import LOGVAR_RANGE, build_encoder
+from textvae.model import sequence_nll, split_batch
+from textvae.semisupervised import UNLABELLED
+from textvae.tokenizer import BOS_ID, EOS_ID
+
+
+@keras.saving.register_keras_serializable(package="textvae")
+class M2VAE(keras.Model):
+    """The M2 model: the class label is a latent variable, observed for some sentences.
+
+    Generative story: y ~ p(y) (uniform, or the labelled class frequencies);
+    z ~ N(0, I); x_t ~ p(x_t | x_<t, z, y), an autoregressive decoder (LSTM or
+    Transformer) conditioned on [z, onehot(y)].
+
+    Inference: a sentence encoder gives features h(x); q(y|x) = softmax(MLP(h))
+    is the classifier; q(z|x, y) = N(loc, diag(scale^2)) from [h, onehot(y)].
+
+    Objective per sentence, minimised (beta is the annealed KL weight):
+      L(x, y) = -E_q(z|x,y)[log p(x|y, z)] + beta * KL(q(z|x,y) || p(z)) - log p(y)
+      labelled (x, y):  L(x, y) + alpha * CE(q(y|x), y)
+      unlabelled x:     sum_y q(y|x) L(x, y) - H(q(y|x))
+    The unlabelled sum enumerates every class in one batched pass, so the
+    classifier learns from unlabelled text through the weights q(y|x). With free
+    bits lambda, the KL term is sum_d max(lambda, mean KL_d), the mean taken with
+    the same weights (1 for labelled rows, q(y|x) for enumerated ones).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        latent_dim: int = 32,
+        embedding_dim: int = 256,
+        hidden_dim: int = 512,
+        encoder: str = "lstm",
+        decoder: str = "lstm",
+        dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        seed: int | None = None,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        feedforward_dim: int = 1024,
+        max_positions: int = 128,
+        pooling: str = "mean",
+        latent_injection: str = "both",
+        class_log_prior: Sequence[float] | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if num_classes < 2:
+            raise ValueError(f"M2 needs at least 2 classes, got {num_classes}")
+        if latent_dim < 1:
+            raise ValueError("M2 needs model.latent_dim >= 1")
+        shape = dict(embedding_dim=embedding_dim, hidden_dim=hidden_dim, num_layers=num_layers,
+                     num_heads=num_heads, feedforward_dim=feedforward_dim, max_positions=max_positions,
+                     dropout=dropout)
+        self.encoder = build_encoder(encoder, vocab_size, 0, pooling=pooling, bn_gamma=0.0, **shape)
+        features = self.encoder.feature_dim
+        self.classifier_hidden = keras.layers.Dense(features, activation="tanh", name="classifier_hidden")
+        self.classifier_dropout = keras.layers.Dropout(dropout, seed=seed, name="classifier_dropout")
+        self.classifier_logits = keras.layers.Dense(num_classes, name="classifier_logits")
+        self.to_posterior = keras.layers.Dense(2 * latent_dim, name="to_posterior")
+        # the decoder sees [z, onehot(y)] as its latent code
+        self.decoder = build_decoder(decoder, vocab_size, latent_dim + num_classes,
+                                     latent_injection=latent_injection, word_dropout=word_dropout,
+                                     seed=seed, **shape)
+        self.noise_seed = keras.random.SeedGenerator(seed)
+
+        if class_log_prior is None:
+            class_log_prior = [-float(np.log(num_classes))] * num_classes
+        if len(class_log_prior) != num_classes:
+            raise ValueError(f"class_log_prior has {len(class_log_prior)} entries for {num_classes} classes")
+        self.class_log_prior = [float(v) for v in class_log_prior]
+        self.vocab_size = vocab_size
+        self.num_classes = num_classes
+        self.latent_dim = latent_dim
+        self.embedding_dim = embedding_dim
+        self.hidden_dim = hidden_dim
+        self.encoder_type = encoder
+        self.decoder_type = decoder
+        self.dropout = dropout
+        self.word_dropout = word_dropout
+        self.seed = seed
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.feedforward_dim = feedforward_dim
+        self.max_positions = max_positions
+        self.pooling = pooling
+        self.latent_injection = latent_injection
+        self.tokenizer = None
+        self.classes: list[str] = [str(c) for c in range(num_classes)]
+        self.kl_weight_fn: Callable = lambda step: tf.constant(1.0)
+        self.free_bits = 0.0
+        self.alpha = 1.0
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size, num_classes=self.num_classes, latent_dim=self.latent_dim,
+            embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim, encoder=self.encoder_type,
+            decoder=self.decoder_type, dropout=self.dropout, word_dropout=self.word_dropout, seed=self.seed,
+            num_layers=self.num_layers, num_heads=self.num_heads, feedforward_dim=self.feedforward_dim,
+            max_positions=self.max_positions, pooling=self.pooling, latent_injection=self.latent_injection,
+            class_log_prior=self.class_log_prior,
+        )
+        return config
+
+    def compile(self, optimizer="adam", kl_weight_fn: Callable | None = None, free_bits: float = 0.0,
+                alpha: float = 1.0, **kwargs):
+        """Keras compile plus the KL schedule, free bits and the classification weight alpha."""
+        super().compile(optimizer=optimizer, **kwargs)
+        if kl_weight_fn is not None:
+            self.kl_weight_fn = kl_weight_fn
+        self.free_bits = float(free_bits)
+        self.alpha = float(alpha)
+
+    # -- the pieces ---------------------------------------------------------
+
+    def classifier(self, features, training=False):
+        """features (batch, d) -> (batch, num_classes) logits of q(y|x)."""
+        hidden = self.classifier_dropout(self.classifier_hidden(features), training=training)
+        return self.classifier_logits(hidden)
+
+    def class_logits(self, inputs, training=False):
+        """{"token_ids", "padding_mask"} (batch, time + 1) -> (batch, num_classes) logits of q(y|x)."""
+        return self.classifier(self.encoder.features(split_batch(inputs)["encoder"], training=training),
+                               training=training)
+
+    def posterior_params(self, features, labels):
+        """q(z|x, y): features (n, d), labels (n,) int -> (loc, scale), each (n, latent)."""
+        onehot = tf.one_hot(labels, self.num_classes)
+        loc, logvar = tf.split(self.to_posterior(tf.concat([features, onehot], axis=-1)), 2, axis=-1)
+        return loc, tf.exp(0.5 * tf.clip_by_value(logvar, *LOGVAR_RANGE))
+
+    def decoder_code(self, z, labels):
+        """The decoder's latent code [z, onehot(y)]: (n, latent + num_classes)."""
+        return tf.concat([z, tf.one_hot(labels, self.num_classes)], axis=-1)
+
+    def call(self, inputs, training=False):
+        """Class logits of q(y|x) and, for every class, the decoder's logits
+        (builds every weight): {"class_logits": (batch, C), "logits": (C * batch, time, vocab)}."""
+        views = split_batch(inputs)
+        features = self.encoder.features(views["encoder"], training=training)
+        batch = tf.shape(features)[0]
+        rows = tf.tile(tf.range(batch), [self.num_classes])
+        labels = tf.repeat(tf.range(self.num_classes), batch)
+        terms = self._labelled_terms(views, features, rows, labels, training, None)
+        return {"class_logits": self.classifier(features, training=training), "logits": terms["logits"]}
+
+    def _labelled_terms(self, views, features, rows, labels, training, noise):
+        """-log p(x|y,z), KL per dimension and logits for the (row, label) pairs given."""
+        loc, scale = self.posterior_params(tf.gather(features, rows), labels)
+        if noise is None:
+            noise = keras.random.normal(tf.shape(loc), seed=self.noise_seed)
+        z = loc + scale * noise
+        decoder_inputs = {k: tf.gather(v, rows) for k, v in views["decoder"].items()}
+        logits = self.decoder(decoder_inputs, self.decoder_code(z, labels), training=training)
+        return {
+            "reconstruction": sequence_nll(logits, tf.gather(views["targets"], rows),
+                                           tf.gather(views["target_mask"], rows)),
+            "kl_per_dim": distributions.kl_per_dimension(loc, scale),
+            "logits": logits,
+        }
+
+    def objective(self, inputs, training=False, beta=1.0, noise=None):
+        """The M2 loss of a mixed batch (labels -1 mark unlabelled sentences).
+
+        Args:
+          inputs: {"token_ids", "padding_mask"} (batch, time + 1), "labels" (batch,) int32.
+          beta: KL weight.
+          noise: optional (n_labelled + C * n_unlabelled, latent) normal draws, labelled rows first.
+        Returns:
+          dict of scalars: "loss" (the objective per sentence), "reconstruction" and "kl"
+          (weighted means), "classification" (mean CE on labelled rows, 0 if none),
+          "entropy" (mean H(q(y|x)) on unlabelled rows), "labelled" (count), and
+          "per_sentence" (batch,): each sentence's loss before alpha's CE.
+        """
+        labels = tf.cast(inputs["labels"], tf.int32)
+        views = split_batch(inputs)
+        features = self.encoder.features(views["encoder"], training=training)
+        class_logits = self.classifier(features, training=training)
+        log_q = tf.nn.log_softmax(class_logits)
+        batch = tf.shape(labels)[0]
+        is_labelled = labels != UNLABELLED
+        lab_rows = tf.boolean_mask(tf.range(batch), is_labelled)
+        unl_rows = tf.boolean_mask(tf.range(batch), ~is_labelled)
+        n_lab, n_unl = tf.shape(lab_rows)[0], tf.shape(unl_rows)[0]
+        # labelled rows once with their label; unlabelled rows once per class
+        rows = tf.concat([lab_rows, tf.tile(unl_rows, [self.num_classes])], axis=0)
+        ys = tf.concat([tf.gather(labels, lab_rows), tf.repeat(tf.range(self.num_classes), n_unl)], axis=0)
+        q_unl = tf.exp(tf.gather(log_q, unl_rows))  # (n_unl, C)
+        weights = tf.concat([tf.ones([n_lab]), tf.reshape(tf.transpose(q_unl), [-1])], axis=0)
+
+        terms = self._labelled_terms(views, features, rows, ys, training, noise)
+        log_prior = tf.gather(tf.constant(self.class_log_prior), ys)
+        n = tf.cast(batch, tf.float32)
+        weighted_kl = tf.reduce_sum(weights[:, None] * terms["kl_per_dim"], axis=0) / n  # (latent,)
+        kl_term = tf.reduce_sum(tf.maximum(weighted_kl, self.free_bits))
+        kl_rows = tf.reduce_sum(terms["kl_per_dim"], axis=1)
+        row_loss = terms["reconstruction"] - log_prior
+        entropy = -tf.reduce_sum(q_unl * tf.gather(log_q, unl_rows), axis=1)  # (n_unl,)
+        cross_entropy = -tf.gather(tf.gather(log_q, lab_rows), tf.gather(labels, lab_rows), batch_dims=1)
+        loss = (tf.reduce_sum(weights * row_loss) - tf.reduce_sum(entropy)
+                + self.alpha * tf.reduce_sum(cross_entropy)) / n + beta * kl_term
+
+        # each sentence's own (un-annealed) bound, for reporting
+        per_row = weights * (row_loss + kl_rows)
+        per_sentence = tf.math.unsorted_segment_sum(per_row, rows, batch)
+        per_sentence -= tf.scatter_nd(unl_rows[:, None], entropy, [batch])
+        return {
+            "loss": loss,
+            "reconstruction": tf.reduce_sum(weights * terms["reconstruction"]) / n,
+            "kl": tf.reduce_sum(weights * kl_rows) / n,
+            "classification": tf.reduce_sum(cross_entropy) / tf.maximum(tf.cast(n_lab, tf.float32), 1.0),
+            "entropy": tf.reduce_sum(entropy) / tf.maximum(tf.cast(n_unl, tf.float32), 1.0),
+            "labelled": tf.cast(n_lab, tf.float32),
+            "per_sentence": per_sentence,
+            "class_logits": class_logits,
+        }
+
+    def train_step(self, data):
+        beta = self.kl_weight_fn(self.optimizer.iterations)
+        with tf.GradientTape() as tape:
+            out = self.objective(data, training=True, beta=beta)
+        gradients = tape.gradient(out["loss"], self.trainable_variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        labels = tf.cast(data["labels"], tf.int32)
+        is_labelled = labels != UNLABELLED
+        predicted = tf.argmax(out["class_logits"], axis=-1, output_type=tf.int32)
+        correct = tf.reduce_sum(tf.cast(is_labelled & (predicted == labels), tf.float32))
+        return {
+            "loss": out["loss"], "reconstruction": out["reconstruction"], "kl": out["kl"], "kl_weight": beta,
+            "classification": out["classification"], "entropy": out["entropy"],
+            "labelled_accuracy": correct / tf.maximum(out["labelled"], 1.0),
+            "tokens": tf.reduce_sum(tf.cast(data["padding_mask"][:, 1:], tf.float32)),
+            "sentences": tf.cast(tf.shape(labels)[0], tf.float32),
+        }
+
+    def validation_metrics(self, valid, batch_size: int) -> dict:
+        """Label-free bound (as `elbo`, for model selection) and accuracy on a LabelledCorpus."""
+        from textvae.m2_metrics import evaluate_m2
+
+        result = evaluate_m2(self, valid, batch_size)
+        return {"elbo": result["elbo"], "accuracy": result["accuracy"], "macro_f1": result["macro_f1"]}
+
+    def reinitialize_decoder(self, seed: int) -> None:
+        raise ValueError("train.pretrain_steps is not supported for M2")
+
+    # -- public API on strings ----------------------------------------------
+
+    def _require_tokenizer(self):
+        if self.tokenizer is None:
+            raise ValueError("this model has no tokenizer attached; load it with textvae.load(workdir)")
+        return self.tokenizer
+
+    def _batch(self, sentences: Sequence[str]):
+        tokenizer = self._require_tokenizer()
+        if isinstance(sentences, str):
+            raise TypeError("pass a list of sentences, not a single string")
+        return pad_batch([np.asarray([BOS_ID, *tokenizer.encode(s), EOS_ID], np.int32) for s in sentences])
+
+    def label_id(self, label: str) -> int:
+        """A class name -> its id; an unknown name is a DataError listing the classes."""
+        if str(label) not in self.classes:
+            raise DataError(f"unknown label {label!r}; this model's classes are {self.classes}")
+        return self.classes.index(str(label))
+
+    def classify(self, sentences: Sequence[str]) -> np.ndarray:
+        """q(y|x): (n, num_classes) class probabilities, columns in `self.classes` order."""
+        return tf.nn.softmax(self.class_logits(self._batch(sentences))).numpy()
+
+    @tf.function(reduce_retracing=True)
+    def _generate(self, code, options, seed):
+        return generate_ids(self.decoder, code, options, seed)
+
+    def generate(self, z, labels, seed: int = 0, **options) -> list[dict]:
+        """Decodes z (n, latent) with class ids (n,): n dicts {"text", "score", "length"}."""
+        tokenizer = self._require_tokenizer()
+        z = tf.convert_to_tensor(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
+        code = self.decoder_code(z, tf.constant(np.asarray(labels, np.int32)))
+        out = self._generate(code, DecodeOptions(**options), tf.constant([seed, 0]))
+        rows = strip_special(out["ids"].numpy())
+        return [{"text": tokenizer.decode(row), "score": float(score), "length": len(row)}
+                for row, score in zip(rows, out["scores"].numpy())]
+
+    def sample(self, n: int, label: str, seed: int = 0, **options) -> list[str]:
+        """n sentences of class `label`: z from the prior (seeded), decoded given y."""
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+        return [g["text"] for g in self.generate(z, [self.label_id(label)] * n, seed=seed, **options)]
+
+    def transfer(self, sentences: Sequence[str], to_label: str, **options) -> list[dict]:
+        """Style transfer: y = argmax q(y|x), z = mean of q(z|x, y), decoded with `to_label`.
+
+        Returns:
+          one dict per sentence: {"text", "from": inferred label, "to", "score"}.
+        """
+        batch = self._batch(sentences)
+        features = self.encoder.features(split_batch(batch)["encoder"])
+        inferred = tf.argmax(self.classifier(features), axis=-1, output_type=tf.int32)
+        loc, _ = self.posterior_params(features, inferred)
+        target = [self.label_id(to_label)] * len(sentences)
+        outputs = self.generate(loc.numpy(), target, **options)
+        return [{"text": o["text"], "from": self.classes[int(i)], "to": str(to_label), "score": o["score"]}
+                for o, i in zip(outputs, inferred.numpy())]
