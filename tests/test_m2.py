@@ -40,7 +40,7 @@ def tiny_m2(**kwargs):
 def manual_bound(model, batch, row, label, noise):
     """L(x, y) of one sentence and class, written out from the model's pieces."""
     views = split_batch(batch)
-    features = model.encoder.features(views["encoder"])[row:row + 1]
+    features = model.encoder(views["encoder"])[row:row + 1]
     loc, scale = model.posterior_params(features, tf.constant([label]))
     z = loc + scale * noise[None]
     decoder_inputs = {k: v[row:row + 1] for k, v in views["decoder"].items()}

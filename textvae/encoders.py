@@ -50,9 +50,13 @@ class LSTMEncoder(keras.layers.Layer):
           inputs: {"token_ids": (batch, time) int32, "padding_mask": (batch, time) bool},
             the sentence without BOS (words then EOS), right-padded.
         Returns:
-          (loc, scale), each (batch, latent_dim) float32; scale > 0.
+          (loc, scale), each (batch, latent_dim) float32; scale > 0. With
+          latent_dim 0: the features, (batch, feature_dim).
         """
-        return posterior_head(self, self.features(inputs, training=training), training)
+        features = self.features(inputs, training=training)
+        if self.to_posterior is None:  # latent_dim 0: features only
+            return features
+        return posterior_head(self, features, training)
 
     def features(self, inputs, training=False):
         """The LSTM state at the last real token: (batch, hidden_dim)."""
@@ -124,9 +128,13 @@ class TransformerEncoder(keras.layers.Layer):
           inputs: {"token_ids": (batch, time) int32, "padding_mask": (batch, time) bool},
             words then EOS, right-padded; time <= max_positions.
         Returns:
-          (loc, scale), each (batch, latent_dim) float32; scale > 0.
+          (loc, scale), each (batch, latent_dim) float32; scale > 0. With
+          latent_dim 0: the features, (batch, feature_dim).
         """
-        return posterior_head(self, self.features(inputs, training=training), training)
+        features = self.features(inputs, training=training)
+        if self.to_posterior is None:  # latent_dim 0: features only
+            return features
+        return posterior_head(self, features, training)
 
     def features(self, inputs, training=False):
         """The pooled final states: (batch, width)."""

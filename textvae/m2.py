@@ -137,7 +137,7 @@ class M2VAE(keras.Model):
 
     def class_logits(self, inputs, training=False):
         """{"token_ids", "padding_mask"} (batch, time + 1) -> (batch, num_classes) logits of q(y|x)."""
-        return self.classifier(self.encoder.features(split_batch(inputs)["encoder"], training=training),
+        return self.classifier(self.encoder(split_batch(inputs)["encoder"], training=training),
                                training=training)
 
     def posterior_params(self, features, labels):
@@ -154,7 +154,7 @@ class M2VAE(keras.Model):
         """Class logits of q(y|x) and, for every class, the decoder's logits
         (builds every weight): {"class_logits": (batch, C), "logits": (C * batch, time, vocab)}."""
         views = split_batch(inputs)
-        features = self.encoder.features(views["encoder"], training=training)
+        features = self.encoder(views["encoder"], training=training)
         batch = tf.shape(features)[0]
         rows = tf.tile(tf.range(batch), [self.num_classes])
         labels = tf.repeat(tf.range(self.num_classes), batch)
@@ -191,7 +191,7 @@ class M2VAE(keras.Model):
         """
         labels = tf.cast(inputs["labels"], tf.int32)
         views = split_batch(inputs)
-        features = self.encoder.features(views["encoder"], training=training)
+        features = self.encoder(views["encoder"], training=training)
         class_logits = self.classifier(features, training=training)
         log_q = tf.nn.log_softmax(class_logits)
         batch = tf.shape(labels)[0]
@@ -309,7 +309,7 @@ class M2VAE(keras.Model):
           one dict per sentence: {"text", "from": inferred label, "to", "score"}.
         """
         batch = self._batch(sentences)
-        features = self.encoder.features(split_batch(batch)["encoder"])
+        features = self.encoder(split_batch(batch)["encoder"])
         inferred = tf.argmax(self.classifier(features), axis=-1, output_type=tf.int32)
         loc, _ = self.posterior_params(features, inferred)
         target = [self.label_id(to_label)] * len(sentences)
