@@ -1,0 +1,189 @@
+"""Semi-supervised classification: M2 against supervised-only, M1 and TF-IDF + logistic regression.
+
+  python scripts/prepare_yelp.py && python scripts/prepare_classification.py   # once
+  python scripts/m2_benchmark.py [--datasets yelp] [--labels 100 50 500 1000] [--seeds 0 1 2]
+                                 [--steps 1500] [--m1-workdir runs/arch_yelp_lstm]
+
+For each (dataset, labels per class n, seed), in the same harness and with the
+same labelled examples (drawn per class from the pool with the seed):
+  m2          configs/<dataset>_m2.yaml trained for --steps, final checkpoint;
+  supervised  the same encoder and classifier (the M2 model's q(y|x)) trained on
+              the labelled examples alone, same steps, batch and optimizer;
+  m1          a VAE trained on the dataset's text (--m1-workdir, e.g. the
+              architecture benchmark's Yelp LSTM VAE), then logistic regression
+              on the posterior means of the labelled examples;
+  tfidf       TF-IDF of word 1-2 grams + logistic regression (scikit-learn).
+Accuracy is on the dataset's test file (Yelp: all of sentiment.dev.*).
+Results are merged into results/m2_benchmark.json after every run; finished
+entries are skipped, so an interrupted run resumes where it stopped.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from textvae import load, load_config, train
+from textvae.config import config_to_dict
+from textvae.data import encode_corpus, index_batches, pad_batch, read_corpus
+from textvae.semisupervised import draw_per_class, label_ids, read_labels_file, resolve_classes
+from textvae.train import build_model
+
+ROOT = Path(__file__).resolve().parent.parent
+METHODS = ("tfidf", "m1", "supervised", "m2")
+
+
+def labelled_draw(config, seed: int):
+    """The (texts, label ids, classes) an M2 run with this seed trains on, and the test set."""
+    pool = read_corpus(config.data.train, config.data)
+    classes = resolve_classes(config.data.classes, pool.labels, config.data.train)
+    ids = label_ids(pool.labels, classes, config.data.train)
+    chosen = draw_per_class(ids, len(classes), config.data.labels_per_class, seed)
+    test = read_corpus(config.data.test, config.data)
+    return ([pool.texts[i] for i in chosen], ids[chosen], classes,
+            test.texts, label_ids(test.labels, classes, config.data.test))
+
+
+def predict(model, texts, batch_size: int = 512) -> np.ndarray:
+    """Argmax of q(y|x) for every text, in length-sorted batches."""
+    encoded = encode_corpus(texts, model.tokenizer, model.max_positions - 2)
+    order = np.argsort([len(s) for s in encoded.sequences], kind="stable")
+    logits = tf.function(lambda b: model.class_logits(b), reduce_retracing=True)
+    predicted = np.empty(len(texts), np.int64)
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        out = logits(pad_batch([encoded.sequences[i] for i in rows]))
+        predicted[rows] = np.argmax(out.numpy(), axis=1)
+    return predicted
+
+
+def posterior_means(model, texts, batch_size: int = 512) -> np.ndarray:
+    means = [model.encode(texts[i:i + batch_size]).mean().numpy() for i in range(0, len(texts), batch_size)]
+    return np.concatenate(means)
+
+
+def run_m2(config, workdir: Path, test_texts, test_ids) -> float:
+    train(config, workdir)
+    model = load(workdir, checkpoint="latest")
+    return float(np.mean(predict(model, test_texts) == test_ids))
+
+
+def run_supervised(config, tokenizer_dir: Path, texts, ids, test_texts, test_ids, seed: int) -> float:
+    """q(y|x) of the M2 architecture trained with cross-entropy on the labelled examples only."""
+    from textvae.tokenizer import load_tokenizer
+
+    keras.utils.set_random_seed(seed)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    model = build_model(config, tokenizer.vocab_size, read_labels_file(tokenizer_dir))
+    model.tokenizer = tokenizer
+    encoded = encode_corpus(texts, tokenizer, config.data.max_length)
+    model(pad_batch(encoded.sequences[:2]))
+    variables = model.encoder.trainable_variables + [
+        v for layer in (model.classifier_hidden, model.classifier_logits) for v in layer.trainable_variables]
+    optimizer = keras.optimizers.Adam(config.train.learning_rate, global_clipnorm=config.train.clip_norm or None)
+
+    @tf.function(reduce_retracing=True)
+    def step(batch, labels):
+        with tf.GradientTape() as tape:
+            logits = model.class_logits(batch, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    lengths = np.asarray([len(s) for s in encoded.sequences])
+    stream = index_batches(lengths, config.train.batch_size, seed)
+    for _ in range(config.train.max_steps):
+        rows = next(stream)
+        step(pad_batch([encoded.sequences[i] for i in rows]), tf.constant(ids[rows], tf.int32))
+    return float(np.mean(predict(model, test_texts) == test_ids))
+
+
+def run_m1(m1_workdir: Path, texts, ids, test_texts, test_ids) -> float:
+    from sklearn.linear_model import LogisticRegression
+
+    vae = load(m1_workdir)
+    classifier = LogisticRegression(max_iter=5000).fit(posterior_means(vae, texts), ids)
+    return float(np.mean(classifier.predict(posterior_means(vae, test_texts)) == test_ids))
+
+
+def run_tfidf(texts, ids, test_texts, test_ids) -> float:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2))
+    classifier = LogisticRegression(max_iter=5000).fit(vectorizer.fit_transform(texts), ids)
+    return float(np.mean(classifier.predict(vectorizer.transform(test_texts)) == test_ids))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", nargs="+", default=["yelp"])
+    parser.add_argument("--labels", nargs="+", type=int, default=[100, 50, 500, 1000])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--m1-workdir", help="VAE run for M1 (default: runs/arch_<dataset>_lstm)")
+    parser.add_argument("--out", default=str(ROOT / "results" / "m2_benchmark.json"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    for dataset in args.datasets:
+        for n in args.labels:
+            for seed in args.seeds:
+                overrides = [f"data.labels_per_class={n}", f"train.seed={seed}", f"train.max_steps={args.steps}",
+                             "train.progress_bar=false", f"train.checkpoint_every={args.steps}",
+                             f"train.eval_every={args.steps}"]
+                config = load_config(ROOT / "configs" / f"{dataset}_m2.yaml", overrides)
+                texts, ids, classes, test_texts, test_ids = labelled_draw(config, seed)
+                workdir = ROOT / "runs" / f"m2_{dataset}_n{n}_s{seed}"
+                for method in args.methods:
+                    results = json.loads(out.read_text()) if out.is_file() else {}
+                    entry = results.setdefault(dataset, {}).setdefault(str(n), {}).setdefault(str(seed), {})
+                    if method in entry:
+                        continue
+                    if method == "supervised" and not (workdir / "labels.json").is_file():
+                        continue  # needs the M2 run's tokenizer: runs after m2
+                    started = time.perf_counter()
+                    if method == "tfidf":
+                        accuracy = run_tfidf(texts, ids, test_texts, test_ids)
+                    elif method == "m1":
+                        m1 = Path(args.m1_workdir or ROOT / "runs" / f"arch_{dataset}_lstm")
+                        if not (m1 / "checkpoints").is_dir():
+                            print(f"skipping m1: no VAE run in {m1}", file=sys.stderr)
+                            continue
+                        accuracy = run_m1(m1, texts, ids, test_texts, test_ids)
+                    elif method == "supervised":
+                        accuracy = run_supervised(config, workdir, texts, ids, test_texts, test_ids, seed)
+                    else:
+                        accuracy = run_m2(config, workdir, test_texts, test_ids)
+                    results = json.loads(out.read_text()) if out.is_file() else {}
+                    entry = results.setdefault(dataset, {}).setdefault(str(n), {}).setdefault(str(seed), {})
+                    entry[method] = {"accuracy": accuracy, "seconds": time.perf_counter() - started,
+                                     "test_examples": len(test_ids), "classes": classes}
+                    if method == "m2":
+                        entry[method]["config"] = config_to_dict(config)
+                    out.parent.mkdir(exist_ok=True)
+                    out.write_text(json.dumps(results, indent=1))
+                    print(json.dumps({"dataset": dataset, "n": n, "seed": seed, method: accuracy}), file=sys.stderr)
+    summarise(out)
+
+
+def summarise(out: Path) -> None:
+    """Mean and standard deviation over seeds, per dataset, n and method."""
+    results = json.loads(out.read_text())
+    for dataset, by_n in results.items():
+        for n, by_seed in sorted(by_n.items(), key=lambda kv: int(kv[0])):
+            row = []
+            for method in METHODS:
+                accs = [s[method]["accuracy"] for s in by_seed.values() if method in s]
+                if accs:
+                    row.append(f"{method} {100 * np.mean(accs):.1f} +- {100 * np.std(accs):.1f} ({len(accs)})")
+            print(f"{dataset} n={n}: " + "; ".join(row))
+
+
+if __name__ == "__main__":
+    main()
