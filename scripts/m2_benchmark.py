@@ -35,7 +35,7 @@ from textvae.semisupervised import draw_per_class, label_ids, read_labels_file, 
 from textvae.train import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
-METHODS = ("tfidf", "m1", "supervised", "m2")
+METHODS = ("tfidf", "m2", "supervised", "m1")  # supervised reuses the m2 run's tokenizer
 
 
 def labelled_draw(config, seed: int):
