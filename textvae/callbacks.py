@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from textvae import checkpoints
 from textvae.config import TrainConfig
+from textvae.distribute import as_float
 from textvae.data import EncodedCorpus
 
 # logged values that are counts, summed over an interval rather than averaged
@@ -26,13 +27,16 @@ class TrainingMonitor(keras.callbacks.Callback):
     every `checkpoint_every` and at the end: a checkpoint.
     """
 
-    def __init__(self, config: TrainConfig, workdir: Path, ckpt_root: Path, valid: EncodedCorpus, start_step: int):
+    def __init__(self, config: TrainConfig, workdir: Path, ckpt_root: Path, valid: EncodedCorpus, start_step: int,
+                 chief: bool = True):
         super().__init__()
+        # only the chief of a multi-worker run logs, validates and checkpoints
+        self.chief = chief
         self.config = config
         self.metrics_path = workdir / "metrics.jsonl"
         self.ckpt_root = ckpt_root
         self.valid = valid
-        self.writer = tf.summary.create_file_writer(str(workdir / "tensorboard"))
+        self.writer = tf.summary.create_file_writer(str(workdir / "tensorboard")) if chief else None
         self.diverged: str | None = None
         self.last_record: dict = {}
         self.last_saved_step = start_step
@@ -51,9 +55,9 @@ class TrainingMonitor(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
-        if not math.isfinite(float(logs["loss"])):
+        if not math.isfinite(as_float(logs["loss"])):
             self.diverged = (
-                f"non-finite loss ({float(logs['loss'])}) at step {step}; training stopped. "
+                f"non-finite loss ({as_float(logs['loss'])}) at step {step}; training stopped. "
                 f"The last good checkpoint (step {self.last_saved_step}) in {self.ckpt_root} is kept."
             )
             print(self.diverged, file=sys.stderr)
@@ -61,11 +65,13 @@ class TrainingMonitor(keras.callbacks.Callback):
             return
         for key, value in logs.items():
             if key not in COUNTED:
-                self.sums[key] = self.sums.get(key, 0.0) + float(value)
+                self.sums[key] = self.sums.get(key, 0.0) + as_float(value)
         self.batches += 1
-        self.tokens += float(logs["tokens"])
-        self.sentences += float(logs["sentences"])
+        self.tokens += as_float(logs["tokens"])
+        self.sentences += as_float(logs["sentences"])
         final = step >= self.config.max_steps
+        if not self.chief:
+            return
         if step % self.config.log_every == 0 or final:
             self._log_training(step)
         if step % self.config.eval_every == 0 or final:
@@ -102,7 +108,10 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.writer.flush()
 
     def save_now(self) -> Path | None:
-        """Checkpoints the current step unless a weight is non-finite; returns the path."""
+        """Checkpoints the current step unless a weight is non-finite (or this
+        process is not the chief); returns the path."""
+        if not self.chief:
+            return None
         if not all(np.isfinite(v.numpy()).all() for v in self.model.trainable_variables):
             return None
         step = int(self.model.optimizer.iterations.numpy())

@@ -151,6 +151,10 @@ class TrainConfig:
     keep_checkpoints: int = 2
     # Compile train steps with XLA.
     jit_compile: bool = False
+    # tf.distribute strategy: auto (mirrored when several GPUs are visible),
+    # single, mirrored (local GPUs), multi_worker (TF_CONFIG cluster). The
+    # global batch is batch_size whatever the number of replicas.
+    strategy: str = "auto"
     # Show the Keras progress bar on stderr.
     progress_bar: bool = True
 
@@ -188,6 +192,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.latent_injection": ("add", "memory", "both"),
     "kl.schedule": ("constant", "linear", "logistic", "cyclical"),
     "m2.class_prior": ("uniform", "labelled"),
+    "train.strategy": ("auto", "single", "mirrored", "multi_worker"),
 }
 
 # (key, lowest allowed, highest allowed); None means unbounded.

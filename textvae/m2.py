@@ -11,6 +11,7 @@ import tensorflow as tf
 from textvae import distributions
 from textvae.data import DataError, pad_batch
 from textvae.decoders import build_decoder
+from textvae.distribute import SkipSymbolicBuild, replica_scale, step_logs
 from textvae.decoding import DecodeOptions, generate_ids, strip_special
 from textvae.encoders import LOGVAR_RANGE, build_encoder
 from textvae.model import sequence_nll, split_batch
@@ -19,7 +20,7 @@ from textvae.tokenizer import BOS_ID, EOS_ID
 
 
 @keras.saving.register_keras_serializable(package="textvae")
-class M2VAE(keras.Model):
+class M2VAE(SkipSymbolicBuild, keras.Model):
     """The M2 model: the class label is a latent variable, observed for some sentences.
 
     Generative story: y ~ p(y) (uniform, or the labelled class frequencies);
@@ -236,19 +237,20 @@ class M2VAE(keras.Model):
         beta = self.kl_weight_fn(self.optimizer.iterations)
         with tf.GradientTape() as tape:
             out = self.objective(data, training=True, beta=beta)
-        gradients = tape.gradient(out["loss"], self.trainable_variables)
+            scaled = out["loss"] * replica_scale()
+        gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         labels = tf.cast(data["labels"], tf.int32)
         is_labelled = labels != UNLABELLED
         predicted = tf.argmax(out["class_logits"], axis=-1, output_type=tf.int32)
         correct = tf.reduce_sum(tf.cast(is_labelled & (predicted == labels), tf.float32))
-        return {
+        return step_logs({
             "loss": out["loss"], "reconstruction": out["reconstruction"], "kl": out["kl"], "kl_weight": beta,
             "classification": out["classification"], "entropy": out["entropy"],
             "labelled_accuracy": correct / tf.maximum(out["labelled"], 1.0),
-            "tokens": tf.reduce_sum(tf.cast(data["padding_mask"][:, 1:], tf.float32)),
-            "sentences": tf.cast(tf.shape(labels)[0], tf.float32),
-        }
+            "tokens": tf.reduce_sum(tf.cast(data["padding_mask"][:, 1:], tf.float32)) / replica_scale(),
+            "sentences": tf.cast(tf.shape(labels)[0], tf.float32) / replica_scale(),
+        })
 
     def validation_metrics(self, valid, batch_size: int) -> dict:
         """Label-free bound (as `elbo`, for model selection) and accuracy on a LabelledCorpus."""

@@ -11,6 +11,7 @@ import tensorflow as tf
 from textvae import distributions, latent
 from textvae.data import pad_batch
 from textvae.decoders import build_decoder
+from textvae.distribute import SkipSymbolicBuild, replica_scale, step_logs
 from textvae.decoding import DecodeOptions, generate_ids, strip_special
 from textvae.encoders import build_encoder
 from textvae.tokenizer import BOS_ID, EOS_ID
@@ -41,7 +42,7 @@ def sequence_nll(logits, targets, mask):
 
 
 @keras.saving.register_keras_serializable(package="textvae")
-class SentenceVAE(keras.Model):
+class SentenceVAE(SkipSymbolicBuild, keras.Model):
     """Sentence VAE with a Normal posterior and an autoregressive decoder.
 
     Generative story: z ~ p(z) = N(0, I); x_t ~ p(x_t | x_<t, z) for t = 1..n+1,
@@ -206,16 +207,18 @@ class SentenceVAE(keras.Model):
             terms = self.loss_terms(data, training=True)
             reconstruction = tf.reduce_mean(terms["reconstruction"])
             loss = reconstruction + beta * distributions.free_bits_kl(terms["kl_per_dim"], self.free_bits)
-        gradients = tape.gradient(loss, self.trainable_variables)
+            scaled = loss * replica_scale()
+        gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
-        return {
+        return step_logs({
             "loss": loss,
             "reconstruction": reconstruction,
             "kl": tf.reduce_mean(terms["kl"]),
             "kl_weight": beta,
-            "tokens": terms["tokens"],
-            "sentences": tf.cast(tf.shape(data["token_ids"])[0], tf.float32),
-        }
+            # replicas' values are averaged: scaled up, the counts are global totals
+            "tokens": terms["tokens"] / replica_scale(),
+            "sentences": tf.cast(tf.shape(data["token_ids"])[0], tf.float32) / replica_scale(),
+        })
 
     # -- public API on strings ----------------------------------------------
 

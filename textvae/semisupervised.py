@@ -123,10 +123,10 @@ class SemiSupervisedData:
 LABELS_FILE = "labels.json"
 
 
-def prepare_semi_supervised_data(config, workdir: Path, log) -> SemiSupervisedData:
+def prepare_semi_supervised_data(config, workdir: Path, log, write: bool = True) -> SemiSupervisedData:
     """Reads the labelled, unlabelled and validation corpora, draws the labelled set,
-    trains (or reloads) the tokenizer and encodes everything. Writes labels.json
-    (classes, p(y)) and data_stats.json to `workdir`.
+    trains (or reloads) the tokenizer and encodes everything. With `write`, saves
+    labels.json (classes, p(y)), the tokenizer and data_stats.json to `workdir`.
     """
     from textvae.config import ConfigError
     from textvae.data import encode_corpus, read_corpus
@@ -164,13 +164,15 @@ def prepare_semi_supervised_data(config, workdir: Path, log) -> SemiSupervisedDa
         class_log_prior = np.log(counts / counts.sum()).tolist()
     else:
         class_log_prior = [-float(np.log(len(classes)))] * len(classes)
-    _write_json(labels_path, {"classes": classes, "class_log_prior": class_log_prior})
+    if write:
+        _write_json(labels_path, {"classes": classes, "class_log_prior": class_log_prior})
 
     try:
         tokenizer = load_tokenizer(workdir)
     except ValueError:
         tokenizer = train_tokenizer(config.tokenizer, labelled_texts + unlabelled_texts)
-        tokenizer.save(workdir)
+        if write:
+            tokenizer.save(workdir)
     labelled = LabelledCorpus(encode_corpus(labelled_texts, tokenizer, data.max_length), all_ids[chosen])
     unlabelled = encode_corpus(unlabelled_texts, tokenizer, data.max_length)
     valid = LabelledCorpus(encode_corpus(valid_source.texts, tokenizer, data.max_length), valid_ids)
@@ -178,7 +180,8 @@ def prepare_semi_supervised_data(config, workdir: Path, log) -> SemiSupervisedDa
              "unlabelled_sentences": len(unlabelled.sequences), "valid_sentences": len(valid.labels),
              "truncated": labelled.encoded.truncated + unlabelled.truncated + valid.encoded.truncated,
              "vocab_size": tokenizer.vocab_size, "max_length": data.max_length}
-    _write_json(workdir / "data_stats.json", stats)
+    if write:
+        _write_json(workdir / "data_stats.json", stats)
     log(f"data: {stats}")
     return SemiSupervisedData(tokenizer, classes, class_log_prior, labelled, unlabelled, valid)
 

@@ -24,7 +24,8 @@ import tensorflow as tf
 from textvae import checkpoints
 from textvae.callbacks import TrainingMonitor
 from textvae.config import Config, ConfigError, diff_configs, load_config, save_config
-from textvae.data import EncodedCorpus, encode_corpus, read_corpus, split_holdout, to_dataset, training_batches
+from textvae.data import EncodedCorpus, encode_corpus, read_corpus, split_holdout, training_batches
+from textvae.distribute import distributed_dataset, is_chief, make_strategy
 from textvae.model import SentenceVAE
 from textvae.schedules import kl_weight
 from textvae.semisupervised import mixed_batches, prepare_semi_supervised_data
@@ -80,8 +81,9 @@ def resolve_run_config(config: Config | None, workdir: Path) -> Config:
     return config
 
 
-def prepare_data(config: Config, workdir: Path) -> PreparedData:
-    """Reads the corpora, trains (or reloads) the tokenizer and encodes both splits."""
+def prepare_data(config: Config, workdir: Path, write: bool = True) -> PreparedData:
+    """Reads the corpora, trains (or reloads) the tokenizer and encodes both splits;
+    with `write`, saves the tokenizer and data_stats.json in `workdir`."""
     train_corpus = read_corpus(config.data.train, config.data) if config.data.train else None
     if train_corpus is None:
         raise ConfigError("data.train is empty: set it to a corpus file")
@@ -94,7 +96,8 @@ def prepare_data(config: Config, workdir: Path) -> PreparedData:
         tokenizer = load_tokenizer(workdir)
     except ValueError:
         tokenizer = train_tokenizer(config.tokenizer, train_texts)
-        tokenizer.save(workdir)
+        if write:
+            tokenizer.save(workdir)
     train = encode_corpus(train_texts, tokenizer, config.data.max_length)
     valid = encode_corpus(valid_texts, tokenizer, config.data.max_length)
     stats = {
@@ -103,7 +106,8 @@ def prepare_data(config: Config, workdir: Path) -> PreparedData:
         "train_empty_lines_skipped": train_corpus.skipped_empty,
         "vocab_size": tokenizer.vocab_size, "max_length": config.data.max_length,
     }
-    (workdir / "data_stats.json").write_text(json.dumps(stats, indent=1))
+    if write:
+        (workdir / "data_stats.json").write_text(json.dumps(stats, indent=1))
     log(f"data: {stats}")
     if train.truncated or valid.truncated:
         log(f"warning: truncated {train.truncated} train and {valid.truncated} valid sentences "
@@ -171,40 +175,46 @@ def train(config: Config | None, workdir: str | Path) -> dict:
     """
     workdir = Path(workdir)
     config = resolve_run_config(config, workdir)
+    # first: MultiWorkerMirroredStrategy must be set up before TensorFlow runs anything
+    strategy = make_strategy(config.train.strategy)
+    chief = is_chief(strategy)
     workdir.mkdir(parents=True, exist_ok=True)
-    save_config(config, workdir / CONFIG_FILE)
+    if chief:
+        save_config(config, workdir / CONFIG_FILE)
     keras.utils.set_random_seed(config.train.seed)
 
     if config.m2.enabled:
         if config.train.pretrain_steps:
             raise ConfigError("train.pretrain_steps is not supported with m2.enabled")
-        data = prepare_semi_supervised_data(config, workdir, log)
+        data = prepare_semi_supervised_data(config, workdir, log, write=chief)
         labels = {"classes": data.classes, "class_log_prior": data.class_log_prior}
     else:
-        data, labels = prepare_data(config, workdir), None
-    model = build_model(config, data.tokenizer.vocab_size, labels)
-    model.tokenizer = data.tokenizer
-    compile_model(model, config)
-    ckpt_root = workdir / "checkpoints"
-    start = 0
-    latest = checkpoints.latest_checkpoint(ckpt_root)
-    if latest is not None:
-        start = checkpoints.restore_checkpoint(model, latest)
-        # the optimizer state holds the learning rate: the config's value wins
-        model.optimizer.learning_rate.assign(config.train.learning_rate)
-        log(f"resumed from {latest} at step {start}")
-    monitor = TrainingMonitor(config.train, workdir, ckpt_root, data.valid, start)
+        data, labels = prepare_data(config, workdir, write=chief), None
+    with strategy.scope():
+        model = build_model(config, data.tokenizer.vocab_size, labels)
+        model.tokenizer = data.tokenizer
+        compile_model(model, config)
+        ckpt_root = workdir / "checkpoints"
+        start = 0
+        latest = checkpoints.latest_checkpoint(ckpt_root)
+        if latest is not None:
+            start = checkpoints.restore_checkpoint(model, latest)
+            # the optimizer state holds the learning rate: the config's value wins
+            model.optimizer.learning_rate.assign(config.train.learning_rate)
+            log(f"resumed from {latest} at step {start}")
+    monitor = TrainingMonitor(config.train, workdir, ckpt_root, data.valid, start, chief=chief)
     if start < config.train.max_steps:
+        batch_size, seed = config.train.batch_size, config.train.seed
         if config.m2.enabled:
-            dataset = to_dataset(mixed_batches(data.labelled, data.unlabelled, config.train.batch_size,
-                                               config.m2.labelled_fraction, config.train.seed, start),
-                                 labelled=True)
+            fraction = config.m2.labelled_fraction
+            make_batches = lambda: mixed_batches(data.labelled, data.unlabelled, batch_size, fraction, seed, start)
         else:
-            dataset = to_dataset(training_batches(data.train, config.train.batch_size, config.train.seed, start))
+            make_batches = lambda: training_batches(data.train, batch_size, seed, start)
+        dataset = distributed_dataset(strategy, make_batches, batch_size, labelled=config.m2.enabled)
         with _interrupts_save(monitor):
             model.fit(
                 dataset, epochs=1, steps_per_epoch=config.train.max_steps - start,
-                verbose=1 if config.train.progress_bar else 0, callbacks=[monitor], shuffle=False,
+                verbose=1 if config.train.progress_bar and chief else 0, callbacks=[monitor], shuffle=False,
             )
         if monitor.diverged:
             raise TrainingDiverged(monitor.diverged)
