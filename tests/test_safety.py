@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from textvae.config import ConfigError
 from textvae.saving import load
 
 MARKER = "/tmp/textvae_pwned_marker"
+LAMBDA_MARKER = "/tmp/textvae_lambda_marker"
 
 
 @pytest.fixture
@@ -43,3 +45,25 @@ def test_pickled_rng_state_is_refused_even_with_a_matching_checksum(run_copy):
     (ckpt / checkpoints.STATE_FILE).write_text(json.dumps(state))
     with pytest.raises(checkpoints.CheckpointError, match="unusable RNG state"):
         load(run_copy)
+
+
+def test_a_weights_file_holding_a_lambda_model_is_refused(run_copy, tmp_path):
+    """A full Keras model with a Lambda layer in place of the weights: never deserialised."""
+    import keras
+
+    marker = Path(LAMBDA_MARKER)
+    marker.unlink(missing_ok=True)
+    inputs = keras.Input((2,))
+    evil = keras.Model(inputs, keras.layers.Lambda(lambda x: (open(LAMBDA_MARKER, "w").write("ran"), x)[1])(inputs))
+    ckpt = checkpoints.best_checkpoint(run_copy / "checkpoints")
+    weights = ckpt / checkpoints.WEIGHTS_FILE
+    weights.unlink()
+    evil.save(tmp_path / "evil.keras")
+    shutil.copy(tmp_path / "evil.keras", weights)
+    state = json.loads((ckpt / checkpoints.STATE_FILE).read_text())
+    state["sha256"][checkpoints.WEIGHTS_FILE] = checkpoints._sha256(weights)
+    (ckpt / checkpoints.STATE_FILE).write_text(json.dumps(state))
+    marker.unlink(missing_ok=True)
+    with pytest.raises(checkpoints.CheckpointError):
+        load(run_copy, checkpoint=ckpt.name)
+    assert not marker.exists()

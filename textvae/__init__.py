@@ -7,6 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from textvae.config import Config, ConfigError, load_config  # noqa: E402
 from textvae.data import DataError, read_corpus  # noqa: E402
+from textvae.m2 import M2VAE  # noqa: E402
 from textvae.model import SentenceVAE  # noqa: E402
 from textvae.saving import load  # noqa: E402
 from textvae.schedules import kl_weight  # noqa: E402
@@ -19,6 +20,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DataError",
+    "M2VAE",
     "SentenceVAE",
     "TokenizerError",
     "TrainingDiverged",

@@ -37,6 +37,8 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.ckpt_root = ckpt_root
         self.valid = valid
         self.writer = tf.summary.create_file_writer(str(workdir / "tensorboard")) if chief else None
+        if chief:
+            _drop_partial_last_line(self.metrics_path)
         self.diverged: str | None = None
         self.last_record: dict = {}
         self.last_saved_step = start_step
@@ -122,3 +124,14 @@ class TrainingMonitor(keras.callbacks.Callback):
         checkpoints.prune_checkpoints(self.ckpt_root, self.config.keep_checkpoints)
         self.last_saved_step = step
         return path
+
+
+def _drop_partial_last_line(path: Path) -> None:
+    """A run killed while appending leaves half a JSON line: cut it before appending more."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        keep = data.rfind(b"\n") + 1
+        with open(path, "r+b") as f:
+            f.truncate(keep)
