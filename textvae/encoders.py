@@ -28,13 +28,7 @@ class LSTMEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.lstm = keras.layers.LSTM(hidden_dim, return_sequences=True, name="lstm")
-        # latent_dim 0: features only (M2 builds its own posterior from them)
-        self.to_posterior = keras.layers.Dense(2 * latent_dim, name="to_posterior") if latent_dim else None
-        # BN-VAE: learned shift, fixed scale gamma (so the means cannot all shrink to 0)
-        self.loc_norm = (
-            keras.layers.BatchNormalization(
-                center=True, scale=False, epsilon=BN_EPSILON, name="loc_norm") if bn_gamma > 0 else None
-        )
+        self.to_posterior, self.loc_norm = posterior_layers(latent_dim, bn_gamma)
         self.feature_dim = hidden_dim
 
         self.vocab_size = vocab_size
@@ -98,11 +92,7 @@ class TransformerEncoder(keras.layers.Layer):
         self.blocks = [TransformerBlock(width, num_heads, feedforward_dim, dropout, name=f"block_{i}")
                        for i in range(num_layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
-        self.to_posterior = keras.layers.Dense(2 * latent_dim, name="to_posterior") if latent_dim else None
-        self.loc_norm = (
-            keras.layers.BatchNormalization(
-                center=True, scale=False, epsilon=BN_EPSILON, name="loc_norm") if bn_gamma > 0 else None
-        )
+        self.to_posterior, self.loc_norm = posterior_layers(latent_dim, bn_gamma)
 
         self.feature_dim = width
         self.vocab_size = vocab_size
@@ -165,6 +155,17 @@ class TransformerEncoder(keras.layers.Layer):
             bn_gamma=self.bn_gamma,
         )
         return config
+
+
+def posterior_layers(latent_dim: int, bn_gamma: float):
+    """(to_posterior, loc_norm): the Dense layer giving (loc, log-variance), None when
+    latent_dim is 0 (features only, as M2 uses the encoder); BN-VAE's normalisation of
+    the means (learned shift, fixed scale gamma, so the means cannot all shrink to 0),
+    None when bn_gamma is 0."""
+    to_posterior = keras.layers.Dense(2 * latent_dim, name="to_posterior") if latent_dim else None
+    loc_norm = (keras.layers.BatchNormalization(center=True, scale=False, epsilon=BN_EPSILON, name="loc_norm")
+                if bn_gamma > 0 else None)
+    return to_posterior, loc_norm
 
 
 def posterior_head(encoder, features, training):

@@ -9,18 +9,17 @@ import numpy as np
 import tensorflow as tf
 
 from textvae import distributions
-from textvae.data import DataError, pad_batch
+from textvae.data import DataError
 from textvae.decoders import build_decoder
 from textvae.distribute import SkipSymbolicBuild, replica_scale, step_logs
 from textvae.decoding import DecodeOptions, generate_ids, strip_special
 from textvae.encoders import LOGVAR_RANGE, build_encoder
-from textvae.model import sequence_nll, split_batch
+from textvae.model import TextInput, sequence_nll, split_batch
 from textvae.semisupervised import UNLABELLED
-from textvae.tokenizer import BOS_ID, EOS_ID
 
 
 @keras.saving.register_keras_serializable(package="textvae")
-class M2VAE(SkipSymbolicBuild, keras.Model):
+class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
     """The M2 model: the class label is a latent variable, observed for some sentences.
 
     Generative story: y ~ p(y) (uniform, or the labelled class frequencies);
@@ -263,17 +262,6 @@ class M2VAE(SkipSymbolicBuild, keras.Model):
         raise ValueError("train.pretrain_steps is not supported for M2")
 
     # -- public API on strings ----------------------------------------------
-
-    def _require_tokenizer(self):
-        if self.tokenizer is None:
-            raise ValueError("this model has no tokenizer attached; load it with textvae.load(workdir)")
-        return self.tokenizer
-
-    def _batch(self, sentences: Sequence[str]):
-        tokenizer = self._require_tokenizer()
-        if isinstance(sentences, str):
-            raise TypeError("pass a list of sentences, not a single string")
-        return pad_batch([np.asarray([BOS_ID, *tokenizer.encode(s), EOS_ID], np.int32) for s in sentences])
 
     def label_id(self, label: str) -> int:
         """A class name -> its id; an unknown name is a DataError listing the classes."""

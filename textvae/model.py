@@ -41,8 +41,24 @@ def sequence_nll(logits, targets, mask):
     return tf.reduce_sum(token_nll * mask, axis=1)
 
 
+class TextInput:
+    """Strings in: the tokenizer attached by `textvae.load` or training, and padded batches."""
+
+    def _require_tokenizer(self):
+        if self.tokenizer is None:
+            raise ValueError("this model has no tokenizer attached; load it with textvae.load(workdir)")
+        return self.tokenizer
+
+    def _batch(self, sentences: Sequence[str]):
+        """Sentences -> {"token_ids", "padding_mask"}, each (n, longest + 2), `[BOS .. EOS]`."""
+        tokenizer = self._require_tokenizer()
+        if isinstance(sentences, str):
+            raise TypeError("pass a list of sentences, not a single string")
+        return pad_batch([np.asarray([BOS_ID, *tokenizer.encode(s), EOS_ID], np.int32) for s in sentences])
+
+
 @keras.saving.register_keras_serializable(package="textvae")
-class SentenceVAE(SkipSymbolicBuild, keras.Model):
+class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
     """Sentence VAE with a Normal posterior and an autoregressive decoder.
 
     Generative story: z ~ p(z) = N(0, I); x_t ~ p(x_t | x_<t, z) for t = 1..n+1,
@@ -221,18 +237,6 @@ class SentenceVAE(SkipSymbolicBuild, keras.Model):
         })
 
     # -- public API on strings ----------------------------------------------
-
-    def _require_tokenizer(self):
-        if self.tokenizer is None:
-            raise ValueError("this model has no tokenizer attached; load it with textvae.load(workdir)")
-        return self.tokenizer
-
-    def _batch(self, sentences: Sequence[str]):
-        tokenizer = self._require_tokenizer()
-        if isinstance(sentences, str):
-            raise TypeError("pass a list of sentences, not a single string")
-        seqs = [np.asarray([BOS_ID, *tokenizer.encode(s), EOS_ID], np.int32) for s in sentences]
-        return pad_batch(seqs)
 
     def encode(self, sentences: Sequence[str]):
         """Posterior q(z|x): a `tfd.Independent(Normal)`, batch (n,), event (latent_dim,)."""
