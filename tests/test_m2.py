@@ -184,6 +184,8 @@ def test_m2_run_trains_resumes_and_serves_the_cli(tmp_path, monkeypatch):
     code, out = run("transfer", "--workdir", workdir, "--to", "neg", "--json", stdin="the bird sang a song\n")
     item = json.loads(out)
     assert code == 0 and item["to"] == "neg" and item["from"] in ("neg", "pos")
+    code, out = run("plot", "--workdir", workdir)
+    assert code == 0 and out.split() == [str(tmp_path / "run" / "plots" / "training.png")]
     assert run("sample", "--workdir", workdir, "--label", "meh")[0] == 1
     assert run("sample", "--workdir", workdir)[0] == 1
     code, out = run("evaluate", "--workdir", workdir, "--data", str(tmp_path / "valid.tsv"))

@@ -87,7 +87,8 @@ def plot_run(workdir: str | Path, data: str | Path | None = None, label_field: s
              max_sentences: int = 5000) -> list[Path]:
     """Writes PNGs into `workdir/plots/`: curves always; KL bars and PCA from `data`
     (default: the run's data.valid) when there is one, coloured by `label_field`
-    (default: the run's data.label_field)."""
+    (default: the run's data.label_field). M2 runs get the curves only (their
+    posterior depends on the label)."""
     import dataclasses
 
     from textvae.config import load_config
@@ -99,7 +100,7 @@ def plot_run(workdir: str | Path, data: str | Path | None = None, label_field: s
     written = [plot_training_curves(workdir / "metrics.jsonl", workdir / "plots" / "training.png")]
     config = load_config(workdir / "config.yaml")
     path = data or config.data.valid
-    if not path:
+    if not path or config.m2.enabled:
         return written
     model = load(workdir)
     data_config = config.data if label_field is None else dataclasses.replace(config.data, label_field=label_field)
