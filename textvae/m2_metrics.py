@@ -7,6 +7,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from textvae.metrics import _cached_function
 from textvae.semisupervised import UNLABELLED, LabelledCorpus, labelled_evaluation_batches
 
 
@@ -37,9 +38,8 @@ def evaluate_m2(model, corpus: LabelledCorpus, batch_size: int = 64, seed: int =
        log p(x) (one posterior sample per class, fixed seed), "elbo_ppl",
        "num_sentences", "num_words"}.
     """
-    if not hasattr(model, "_eval_objective"):
-        model._eval_objective = tf.function(
-            lambda batch, noise: model.objective(batch, training=False, noise=noise), reduce_retracing=True)
+    objective = _cached_function(model, "_eval_objective",
+                                 lambda batch, noise: model.objective(batch, training=False, noise=noise))
     rng = np.random.default_rng(seed)
     predicted, truth, bound = [], [], 0.0
     for batch in labelled_evaluation_batches(corpus, batch_size):
@@ -47,7 +47,7 @@ def evaluate_m2(model, corpus: LabelledCorpus, batch_size: int = 64, seed: int =
         n = len(batch["labels"])
         batch = dict(batch, labels=np.full(n, UNLABELLED, np.int32))
         noise = rng.standard_normal((model.num_classes * n, model.latent_dim)).astype(np.float32)
-        out = model._eval_objective(batch, tf.constant(noise))
+        out = objective(batch, tf.constant(noise))
         predicted.append(np.argmax(out["class_logits"].numpy(), axis=-1))
         bound += float(tf.reduce_sum(out["per_sentence"]))
     truth, predicted = np.concatenate(truth), np.concatenate(predicted)
