@@ -1,27 +1,34 @@
 """Training speed at the PTB CPU size, against a plain PyTorch reference, in one process.
 
   pip install torch==2.13.0          # the reference only; never a dependency of textvae
-  python scripts/benchmark_speed.py [--steps 30] [--batch-sizes 32 64] [--iw-sentences 100]
+  python scripts/benchmark_speed.py [--steps 50] [--batch-sizes 32 64] [--iw-sentences 64]
 
 Measures, on real PTB batches from textvae's own pipeline (length-bucketed):
   - training throughput in real (non-padding) tokens per second of the LSTM VAE
-    (configs/ptb.yaml) with and without XLA, and of the Transformer VAE
-    (configs/ptb_transformer.yaml), at each batch size;
+    (configs/ptb.yaml): plain graph step, XLA (widths rounded up to 8, so at
+    most 13 shapes compile), sampled softmax (--sampled-softmax candidates) with
+    and without XLA; the Transformer VAE (configs/ptb_transformer.yaml) with and
+    without XLA; each at every batch size;
   - the same LSTM VAE written plainly in PyTorch, on the same batches: the ratio
-    textvae / reference is stored under `lstm_bs<B>_ratio`;
-  - the LSTM step's achieved FLOP/s (counted from the shapes, padded positions
-    included since they are computed) against a dense fp32 matmul measured in
-    the same run: the fraction of peak;
-  - padding fraction of the batches, peak resident memory of the process;
-  - IW-NLL (K = 500) time per sentence on PTB test sentences, extrapolated to the
-    3,761 test sentences (stated as such in the JSON);
-Writes results/speed.json and prints a table. Run it on an otherwise idle machine.
-XLA compiles once per batch shape: with length-bucketed batches of varying
-widths, --steps must be large enough for the compile time to amortise.
+    textvae / reference for the same computation (exact softmax) is stored under
+    `lstm_bs<B>_ratio`, the fastest textvae option's under `lstm_fastest_bs<B>_ratio`;
+  - the exact LSTM step's achieved FLOP/s (counted from the shapes, padded
+    positions included since they are computed) against a dense fp32 matmul
+    measured in the same run: the fraction of peak;
+  - batches per second the input pipeline delivers on its own (it must outrun the step);
+  - padding fraction of the batches (as batched, and with widths rounded to 8),
+    peak resident memory of the process before PyTorch is imported;
+  - IW-NLL (K = 500) time per sentence on a seeded sample of PTB test sentences,
+    with and without XLA, extrapolated to the 3,761 test sentences (stated as such).
+Every variant takes one untimed step per distinct batch shape first (XLA compiles
+once per shape; a real run amortises that over thousands of steps); warm-up
+seconds are recorded. Writes results/speed.json and prints a table. Run it on an
+otherwise idle machine.
 """
 
 import argparse
 import json
+import os
 import platform
 import resource
 import time
@@ -31,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from textvae import load_config
-from textvae.data import encode_corpus, evaluation_batches, read_corpus, training_batches
+from textvae.data import encode_corpus, evaluation_batches, read_corpus, to_dataset, training_batches
 from textvae.metrics import iw_log_likelihood_batch
 from textvae.tokenizer import train_tokenizer
 from textvae.train import build_model, compile_model
@@ -39,11 +46,11 @@ from textvae.train import build_model, compile_model
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def ptb_batches(config, batch_size, count, seed=0):
+def ptb_batches(config, batch_size, count, multiple=1, seed=0):
     corpus = read_corpus(config.data.train, config.data)
     tokenizer = train_tokenizer(config.tokenizer, corpus.texts)
     encoded = encode_corpus(corpus.texts, tokenizer, config.data.max_length)
-    stream = training_batches(encoded, batch_size, seed)
+    stream = training_batches(encoded, batch_size, seed, multiple=multiple, max_width=config.data.max_length + 2)
     return tokenizer, [next(stream) for _ in range(count)]
 
 
@@ -51,17 +58,28 @@ def real_tokens(batch):
     return int(batch["padding_mask"][:, 1:].sum())
 
 
-def time_textvae(config, vocab_size, batches, jit):
-    model = build_model(config, vocab_size)
-    compile_model(model, config)
-    step = tf.function(model.train_step, jit_compile=jit, reduce_retracing=True)
-    for batch in batches[:3]:  # trace the shapes seen first
-        step(batch)
+def timed(step, batches, shape=lambda batch: batch["token_ids"].shape):
+    """(seconds for all batches, seconds spent warming up): one untimed step per distinct
+    shape first, so XLA's compilations (once per shape in a real run) are not timed."""
+    start = time.perf_counter()
+    seen = set()
+    for batch in batches:
+        if shape(batch) not in seen:
+            seen.add(shape(batch))
+            step(batch)
+    warm = time.perf_counter() - start
     start = time.perf_counter()
     for batch in batches:
         out = step(batch)
     float(out["loss"])
-    return time.perf_counter() - start
+    return time.perf_counter() - start, warm
+
+
+def time_textvae(config, vocab_size, batches, jit):
+    model = build_model(config, vocab_size)
+    compile_model(model, config)
+    step = tf.function(model.train_step, jit_compile=jit, reduce_retracing=not jit)
+    return timed(step, batches)
 
 
 def lstm_step_flops(batch, config, vocab_size):
@@ -91,7 +109,7 @@ def time_torch(config, vocab_size, batches):
     import torch
     from torch import nn
 
-    torch.set_num_threads(max(1, len(__import__("os").sched_getaffinity(0))))
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     e, h, z = config.model.embedding_dim, config.model.hidden_dim, config.model.latent_dim
 
     class Reference(nn.Module):
@@ -132,70 +150,98 @@ def time_torch(config, vocab_size, batches):
         optimizer.step()
         return loss
 
-    for ids, mask in tensors[:3]:
-        step(ids, mask)
+    seconds, _ = timed(lambda pair: {"loss": step(*pair)}, tensors, shape=lambda pair: tuple(pair[0].shape))
+    return seconds, torch.__version__
+
+
+def input_pipeline_batches_per_second(config, batch_size: int, count: int = 2000) -> float:
+    """Batches per second the training input pipeline (NumPy padding -> prefetched tf.data) delivers alone."""
+    corpus = read_corpus(config.data.train, config.data)
+    tokenizer = train_tokenizer(config.tokenizer, corpus.texts)
+    encoded = encode_corpus(corpus.texts, tokenizer, config.data.max_length)
+    dataset = to_dataset(training_batches(encoded, batch_size, seed=0)).take(count)
     start = time.perf_counter()
-    for ids, mask in tensors:
-        loss = step(ids, mask)
-    loss.item()
-    return time.perf_counter() - start, torch.__version__
+    for _ in dataset:
+        pass
+    return count / (time.perf_counter() - start)
+
+
+def iw_seconds_per_sentence(config, tokenizer, sentences: int, jit: bool) -> float:
+    """IW-NLL (K = 500) seconds per PTB test sentence over a seeded sample of sentences."""
+    model = build_model(config, tokenizer.vocab_size)
+    compile_model(model, config)
+    test = read_corpus(config.data.test, config.data).texts
+    chosen = np.random.default_rng(0).choice(len(test), sentences, replace=False)
+    encoded = encode_corpus([test[i] for i in chosen], tokenizer, config.data.max_length)
+    batches = list(evaluation_batches(encoded, 32, multiple=8 if jit else 1))
+    iw_log_likelihood_batch(model, batches[0], 500, jit_compile=jit)  # trace / compile
+    start = time.perf_counter()
+    for batch in batches:
+        iw_log_likelihood_batch(model, batch, 500, jit_compile=jit)
+    return (time.perf_counter() - start) / len(encoded.sequences)
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[32, 64])
-    parser.add_argument("--iw-sentences", type=int, default=100)
+    parser.add_argument("--sampled-softmax", type=int, default=1024)
+    parser.add_argument("--iw-sentences", type=int, default=64)
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "results" / "speed.json"))
     args = parser.parse_args()
     lstm = load_config(ROOT / "configs" / "ptb.yaml", ["train.progress_bar=false"])
+    sampled = load_config(ROOT / "configs" / "ptb.yaml",
+                          ["train.progress_bar=false", f"train.sampled_softmax={args.sampled_softmax}"])
     transformer = load_config(ROOT / "configs" / "ptb_transformer.yaml", ["train.progress_bar=false"])
     results = {"machine": {"processor": platform.processor() or platform.machine(),
-                           "cpus": len(__import__("os").sched_getaffinity(0)),
+                           "cpus": len(os.sched_getaffinity(0)),
                            "tensorflow": tf.__version__},
-               "steps_timed": args.steps}
+               "steps_timed": args.steps, "sampled_softmax_candidates": args.sampled_softmax}
     peak = matmul_peak()
     results["matmul_peak_flops"] = peak
+    for batch_size in args.batch_sizes:  # to compare with the steps per second below
+        results[f"input_pipeline_bs{batch_size}_batches_per_second"] = input_pipeline_batches_per_second(lstm, batch_size)
     prepared = {}
     for batch_size in args.batch_sizes:
+        key = f"bs{batch_size}"
         tokenizer, batches = ptb_batches(lstm, batch_size, args.steps)
+        _, rounded = ptb_batches(lstm, batch_size, args.steps, multiple=8)  # the same sentences, widths to 8
         vocab = tokenizer.vocab_size
         tokens = sum(real_tokens(b) for b in batches)
-        padded = sum(b["padding_mask"][:, 1:].size for b in batches)
-        flops = sum(lstm_step_flops(b, lstm, vocab) for b in batches)
-        key = f"bs{batch_size}"
         prepared[key] = (batches, tokens)
-        results[f"padding_fraction_{key}"] = 1 - tokens / padded
-        for name, config, jit in (("lstm", lstm, False), ("lstm_xla", lstm, True),
-                                  ("transformer", transformer, False)):
-            seconds = time_textvae(config, vocab, batches, jit)
+        for name, stream in (("", batches), ("_width8", rounded)):
+            padded = sum(b["padding_mask"][:, 1:].size for b in stream)
+            results[f"padding_fraction{name}_{key}"] = 1 - tokens / padded
+        variants = (("lstm", lstm, False, batches), ("lstm_xla", lstm, True, rounded),
+                    ("lstm_sampled", sampled, False, batches), ("lstm_sampled_xla", sampled, True, rounded),
+                    ("transformer", transformer, False, batches), ("transformer_xla", transformer, True, rounded))
+        for name, config, jit, stream in variants:
+            seconds, warm = time_textvae(config, vocab, stream, jit)
             results[f"{name}_{key}_tokens_per_second"] = tokens / seconds
-            if name.startswith("lstm"):
+            results[f"{name}_{key}_warmup_seconds"] = warm
+            if name in ("lstm", "lstm_xla"):
+                flops = sum(lstm_step_flops(b, lstm, vocab) for b in stream)
                 results[f"{name}_{key}_fraction_of_matmul_peak"] = flops / seconds / peak
+            print(f"{name}_{key}: {tokens / seconds:.0f} real tokens/s", flush=True)
     if args.iw_sentences:
-        model = build_model(lstm, vocab)
-        compile_model(model, lstm)
-        test = read_corpus(lstm.data.test, lstm.data).texts
-        chosen = np.random.default_rng(0).choice(len(test), args.iw_sentences, replace=False)
-        encoded = encode_corpus([test[i] for i in chosen], tokenizer, lstm.data.max_length)
-        batches = list(evaluation_batches(encoded, 32))
-        iw_log_likelihood_batch(model, batches[0], 500)  # trace
-        start = time.perf_counter()
-        for batch in batches:
-            iw_log_likelihood_batch(model, batch, 500)
-        per_sentence = (time.perf_counter() - start) / len(encoded.sequences)
-        results["iw500_seconds_per_sentence"] = per_sentence
-        results["iw500_ptb_test_minutes_extrapolated"] = per_sentence * 3761 / 60
+        for name, jit in (("iw500", False), ("iw500_xla", True)):
+            per_sentence = iw_seconds_per_sentence(lstm, tokenizer, args.iw_sentences, jit)
+            results[f"{name}_seconds_per_sentence"] = per_sentence
+            results[f"{name}_ptb_test_minutes_extrapolated"] = per_sentence * 3761 / 60
     # before PyTorch is imported: the memory textvae's training needed
     results["peak_rss_gib_textvae"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
     if not args.skip_torch:
         for key, (batches, tokens) in prepared.items():
             seconds, version = time_torch(lstm, vocab, batches)
             results["torch"] = version
-            results[f"reference_lstm_{key}_tokens_per_second"] = tokens / seconds
-            best = max(results[f"lstm_{key}_tokens_per_second"], results[f"lstm_xla_{key}_tokens_per_second"])
-            results[f"lstm_{key}_ratio"] = best / results[f"reference_lstm_{key}_tokens_per_second"]
+            reference = tokens / seconds
+            results[f"reference_lstm_{key}_tokens_per_second"] = reference
+            exact = max(results[f"lstm_{key}_tokens_per_second"], results[f"lstm_xla_{key}_tokens_per_second"])
+            results[f"lstm_{key}_ratio"] = exact / reference  # the same computation: exact softmax
+            fastest = max(exact, results[f"lstm_sampled_{key}_tokens_per_second"],
+                          results[f"lstm_sampled_xla_{key}_tokens_per_second"])
+            results[f"lstm_fastest_{key}_ratio"] = fastest / reference
     out = Path(args.out)
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=1))

@@ -116,6 +116,17 @@ def test_evaluate_run_on_a_trained_model(trained_run, tmp_path):
     assert len(lines) >= 1 and '"split": "test.txt"' in lines[-1]
 
 
+def test_xla_evaluation_gives_the_same_estimates(trained_run, tmp_path):
+    from conftest import SENTENCES, write_lines
+    from textvae.evaluation import evaluate_run
+
+    path = write_lines(tmp_path / "test.txt", SENTENCES)
+    plain = evaluate_run(trained_run, path, iw_samples=12, batch_size=3)
+    xla = evaluate_run(trained_run, path, iw_samples=12, batch_size=3, jit_compile=True)  # widths rounded to 8
+    for key in ("nll", "ppl", "elbo", "kl", "mi", "active_units"):
+        assert xla[key] == pytest.approx(plain[key], rel=1e-5), key
+
+
 def test_language_model_baseline_nll_is_exact(tmp_path):
     from conftest import SENTENCES, tiny_config, write_lines
     from textvae.evaluation import evaluate_run

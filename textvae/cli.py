@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default="best", help="best, latest, or a ckpt-<step> directory name")
+    p.add_argument("--jit", action="store_true",
+                   help="score the importance samples under XLA (widths rounded to 8; the same estimates)")
     p.add_argument("--generation", action="store_true",
                    help="add reconstruction BLEU, distinct-1/2 and self-BLEU of prior samples")
     p.add_argument("--lm-workdir", help="with --generation: a language-model run for forward perplexity")
@@ -216,7 +218,8 @@ def cmd_evaluate(args) -> None:
 
     result = evaluate_run(args.workdir, args.data, iw_samples=args.iw_samples, split_name=args.split_name,
                           batch_size=args.batch_size, seed=args.seed, checkpoint=args.checkpoint,
-                          generation=args.generation, lm_workdir=args.lm_workdir, num_samples=args.num_samples)
+                          generation=args.generation, lm_workdir=args.lm_workdir, num_samples=args.num_samples,
+                          jit_compile=args.jit)
     _print_json(result)
 
 

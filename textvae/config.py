@@ -149,8 +149,18 @@ class TrainConfig:
     checkpoint_every: int = 500
     # Checkpoints kept besides the best one.
     keep_checkpoints: int = 2
-    # Compile train steps with XLA.
+    # Compile train steps with XLA (fuses the LSTM's per-step ops; compiles once
+    # per batch shape, so widths are rounded up by pad_to_multiple).
     jit_compile: bool = False
+    # Batch widths are rounded up to a multiple of this, bounding the number of
+    # distinct shapes XLA compiles for; 0 = 8 with jit_compile, else 1.
+    pad_to_multiple: int = 0
+    # Candidate words of the sampled softmax (Jean et al. 2015) in training;
+    # 0 = exact softmax. Evaluation and generation are always exact.
+    sampled_softmax: int = 0
+    # Compute dtype: float32, or mixed_float16 (GPU; dynamic loss scaling) /
+    # mixed_bfloat16 with variables, q(z|x), softmax and losses in float32.
+    precision: str = "float32"
     # tf.distribute strategy: auto (mirrored when several GPUs are visible),
     # single, mirrored (local GPUs), multi_worker (TF_CONFIG cluster). The
     # global batch is batch_size whatever the number of replicas.
@@ -193,6 +203,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "kl.schedule": ("constant", "linear", "logistic", "cyclical"),
     "m2.class_prior": ("uniform", "labelled"),
     "train.strategy": ("auto", "single", "mirrored", "multi_worker"),
+    "train.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
 }
 
 # (key, lowest allowed, highest allowed); None means unbounded.
@@ -228,6 +239,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "train.eval_every": (1, None),
     "train.checkpoint_every": (1, None),
     "train.keep_checkpoints": (1, None),
+    "train.pad_to_multiple": (0, None),
+    "train.sampled_softmax": (0, None),
 }
 
 
@@ -300,6 +313,8 @@ def config_from_dict(tree: Mapping[str, Any], source: str = "config") -> Config:
         built[name] = _build_section(cls, name, values, source)
     if built["m2"].enabled and not built["data"].label_field:
         raise ConfigError(f"{source}: m2.enabled needs data.label_field (the labelled corpus' label column)")
+    if built["m2"].enabled and built["train"].sampled_softmax:
+        raise ConfigError(f"{source}: train.sampled_softmax is not supported with m2.enabled (use 0)")
     model = built["model"]
     uses_transformer = "transformer" in (model.encoder, model.decoder)
     if uses_transformer and model.embedding_dim % model.num_heads:

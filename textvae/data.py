@@ -201,14 +201,19 @@ def encode_corpus(texts: Sequence[str], tokenizer: Tokenizer, max_length: int) -
     return EncodedCorpus(sequences, truncated, words)
 
 
-def pad_batch(sequences: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """Pads to the longest sequence.
+def pad_batch(sequences: Sequence[np.ndarray], multiple: int = 1, max_width: int | None = None
+              ) -> dict[str, np.ndarray]:
+    """Pads to the longest sequence, rounded up to a multiple of `multiple` (never
+    past `max_width`, e.g. a Transformer's position table, unless a sequence is longer).
 
     Returns:
       `{"token_ids": (batch, time) int32, "padding_mask": (batch, time) bool}`,
       True where a real token (BOS and EOS included) stands.
     """
-    width = max(len(s) for s in sequences)
+    longest = max(len(s) for s in sequences)
+    width = -(-longest // multiple) * multiple
+    if max_width is not None:
+        width = max(longest, min(width, max_width))
     ids = np.full((len(sequences), width), PAD_ID, dtype=np.int32)
     for row, seq in enumerate(sequences):
         ids[row, : len(seq)] = seq
@@ -246,19 +251,22 @@ def index_batches(lengths: np.ndarray, batch_size: int, seed: int, start_step: i
 
 
 def training_batches(
-    encoded: EncodedCorpus, batch_size: int, seed: int, start_step: int = 0
+    encoded: EncodedCorpus, batch_size: int, seed: int, start_step: int = 0, multiple: int = 1,
+    max_width: int | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Endless stream of padded batches, starting at global step `start_step`."""
+    """Endless stream of padded batches, starting at global step `start_step`
+    (widths as in `pad_batch`)."""
     lengths = np.asarray([len(s) for s in encoded.sequences])
     for index in index_batches(lengths, batch_size, seed, start_step):
-        yield pad_batch([encoded.sequences[i] for i in index])
+        yield pad_batch([encoded.sequences[i] for i in index], multiple, max_width)
 
 
-def evaluation_batches(encoded: EncodedCorpus, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
-    """One pass in length order (little padding); every sentence exactly once."""
+def evaluation_batches(encoded: EncodedCorpus, batch_size: int, multiple: int = 1) -> Iterator[dict[str, np.ndarray]]:
+    """One pass in length order (little padding); every sentence exactly once
+    (widths rounded up to `multiple`)."""
     order = np.argsort([len(s) for s in encoded.sequences], kind="stable")
     for start in range(0, len(order), batch_size):
-        yield pad_batch([encoded.sequences[i] for i in order[start : start + batch_size]])
+        yield pad_batch([encoded.sequences[i] for i in order[start : start + batch_size]], multiple)
 
 
 def to_dataset(batches: Iterator[dict[str, np.ndarray]], labelled: bool = False):

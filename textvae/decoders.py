@@ -85,7 +85,7 @@ class LSTMDecoder(keras.layers.Layer):
     def _inputs(self, token_ids, z):
         """(batch, time) ids and (batch, latent) z -> (batch, time, embedding + latent)."""
         embedded = self.embedding(token_ids)
-        z_tiled = tf.repeat(z[:, None, :], tf.shape(embedded)[1], axis=1)
+        z_tiled = tf.repeat(tf.cast(z, embedded.dtype)[:, None, :], tf.shape(embedded)[1], axis=1)
         return tf.concat([embedded, z_tiled], axis=-1)
 
     def call(self, inputs, z, training=False):
@@ -98,10 +98,14 @@ class LSTMDecoder(keras.layers.Layer):
         Returns:
           (batch, time, vocab) logits of the next token at every position.
         """
+        return logits_of(self, self.features(inputs, z, training=training))
+
+    def features(self, inputs, z, training=False):
+        """The (batch, time, hidden) vectors `to_logits` maps to logits (inputs and z as in `call`)."""
         token_ids = self.word_dropout(inputs["token_ids"], training=training)
         x = self.input_dropout(self._inputs(token_ids, z), training=training)
         h = self.lstm(x, initial_state=self.initial_state(z), training=training)
-        return self.to_logits(self.output_dropout(h, training=training))
+        return self.output_dropout(h, training=training)
 
     def step(self, token_ids, state, z):
         """One generation step without dropout.
@@ -113,9 +117,10 @@ class LSTMDecoder(keras.layers.Layer):
         Returns:
           (logits (batch, vocab), new state).
         """
-        x = tf.concat([self.embedding(token_ids), z], axis=-1)
+        embedded = self.embedding(token_ids)
+        x = tf.concat([embedded, tf.cast(z, embedded.dtype)], axis=-1)
         h, state = self.lstm.cell(x, state, training=False)
-        return self.to_logits(h), list(state)
+        return logits_of(self, h), list(state)
 
     def get_config(self):
         config = super().get_config()
@@ -215,6 +220,10 @@ class TransformerDecoder(keras.layers.Layer):
         Returns:
           (batch, time, vocab) logits of the next token at every position.
         """
+        return logits_of(self, self.features(inputs, z, training=training))
+
+    def features(self, inputs, z, training=False):
+        """The (batch, time, width) vectors `to_logits` maps to logits (inputs and z as in `call`)."""
         token_ids = self.word_dropout(inputs["token_ids"], training=training)
         batch, time = tf.shape(token_ids)[0], tf.shape(token_ids)[1]
         x = self.input_dropout(self._embed(token_ids, tf.range(time)[None], z), training=training)
@@ -223,7 +232,7 @@ class TransformerDecoder(keras.layers.Layer):
         mask = tf.broadcast_to(mask[None], [batch, time, time + self.memory_slots])
         for block, memory in zip(self.blocks, self._memories(z)):
             x = block(x, mask, memory=memory, training=training)
-        return self.to_logits(self.final_norm(x))
+        return self.final_norm(x)
 
     def initial_state(self, z):
         """The generation state before BOS: [next position (batch,), then keys and values per layer].
@@ -261,7 +270,7 @@ class TransformerDecoder(keras.layers.Layer):
         for i, block in enumerate(self.blocks):
             x, keys, values = block.step(x, state[1 + 2 * i], state[2 + 2 * i], slot, visible)
             new_state += [keys, values]
-        return self.to_logits(self.final_norm(x))[:, 0], new_state
+        return logits_of(self, self.final_norm(x))[:, 0], new_state
 
     def get_config(self):
         config = super().get_config()
@@ -272,6 +281,11 @@ class TransformerDecoder(keras.layers.Layer):
             dropout=self.dropout, word_dropout=self.word_dropout_rate, seed=self.seed,
         )
         return config
+
+
+def logits_of(decoder, features):
+    """`decoder.to_logits(features)` in float32, whatever the compute dtype (softmax stays float32)."""
+    return tf.cast(decoder.to_logits(features), tf.float32)
 
 
 def build_decoder(kind: str, vocab_size: int, latent_dim: int, *, embedding_dim: int, hidden_dim: int,

@@ -170,9 +170,10 @@ def posterior_layers(latent_dim: int, bn_gamma: float):
 
 def posterior_head(encoder, features, training):
     """features (batch, d) -> (loc, scale) through `encoder.to_posterior` and BN-VAE's `loc_norm`."""
-    loc, logvar = tf.split(encoder.to_posterior(features), 2, axis=-1)
+    # q(z|x) is computed in float32 whatever the compute dtype (mixed precision)
+    loc, logvar = tf.split(tf.cast(encoder.to_posterior(features), tf.float32), 2, axis=-1)
     if encoder.loc_norm is not None:
-        loc = encoder.bn_gamma * encoder.loc_norm(loc, training=training)
+        loc = encoder.bn_gamma * tf.cast(encoder.loc_norm(loc, training=training), tf.float32)
     scale = tf.exp(0.5 * tf.clip_by_value(logvar, *LOGVAR_RANGE))
     return loc, scale
 

@@ -25,6 +25,7 @@ def evaluate_run(
     generation: bool = False,
     lm_workdir: str | Path | None = None,
     num_samples: int = 500,
+    jit_compile: bool = False,
 ) -> dict:
     """Evaluates the run in `workdir` on `data` (default: the config's data.test).
 
@@ -34,6 +35,7 @@ def evaluate_run(
     `generation`, a "generation" entry adds reconstruction BLEU on the corpus,
     distinct-1/2 and self-BLEU of `num_samples` prior samples (greedy) and, given
     `lm_workdir` (a `model.latent_dim: 0` run), their forward perplexity under it.
+    `jit_compile` scores the importance samples under XLA.
     """
     workdir = Path(workdir)
     model = load(workdir, checkpoint=checkpoint)
@@ -54,7 +56,8 @@ def evaluate_run(
     encoded = encode_corpus(texts, model.tokenizer, config.data.max_length)
     result = {
         "split": split_name or Path(path).name, "data": str(path), "checkpoint": checkpoint,
-        **evaluate(model, encoded, iw_samples=iw_samples, batch_size=batch_size, seed=seed),
+        **evaluate(model, encoded, iw_samples=iw_samples, batch_size=batch_size, seed=seed,
+                   jit_compile=jit_compile),
         "truncated": encoded.truncated,
     }
     if generation:

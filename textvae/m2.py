@@ -133,7 +133,7 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
     def classifier(self, features, training=False):
         """features (batch, d) -> (batch, num_classes) logits of q(y|x)."""
         hidden = self.classifier_dropout(self.classifier_hidden(features), training=training)
-        return self.classifier_logits(hidden)
+        return tf.cast(self.classifier_logits(hidden), tf.float32)
 
     def class_logits(self, inputs, training=False):
         """{"token_ids", "padding_mask"} (batch, time + 1) -> (batch, num_classes) logits of q(y|x)."""
@@ -142,8 +142,9 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
 
     def posterior_params(self, features, labels):
         """q(z|x, y): features (n, d), labels (n,) int -> (loc, scale), each (n, latent)."""
-        onehot = tf.one_hot(labels, self.num_classes)
-        loc, logvar = tf.split(self.to_posterior(tf.concat([features, onehot], axis=-1)), 2, axis=-1)
+        onehot = tf.one_hot(labels, self.num_classes, dtype=features.dtype)
+        params = tf.cast(self.to_posterior(tf.concat([features, onehot], axis=-1)), tf.float32)
+        loc, logvar = tf.split(params, 2, axis=-1)
         return loc, tf.exp(0.5 * tf.clip_by_value(logvar, *LOGVAR_RANGE))
 
     def decoder_code(self, z, labels):
@@ -236,7 +237,7 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
         beta = self.kl_weight_fn(self.optimizer.iterations)
         with tf.GradientTape() as tape:
             out = self.objective(data, training=True, beta=beta)
-            scaled = out["loss"] * replica_scale()
+            scaled = self.optimizer.scale_loss(out["loss"] * replica_scale())
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         labels = tf.cast(data["labels"], tf.int32)

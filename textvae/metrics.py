@@ -123,8 +123,10 @@ def evaluate_elbo(model, encoded: EncodedCorpus, batch_size: int = 64, seed: int
     }
 
 
-def evaluate(model, encoded: EncodedCorpus, iw_samples: int = 500, batch_size: int = 32, seed: int = 0) -> dict:
-    """Every estimator on one corpus.
+def evaluate(model, encoded: EncodedCorpus, iw_samples: int = 500, batch_size: int = 32, seed: int = 0,
+             jit_compile: bool = False) -> dict:
+    """Every estimator on one corpus (`jit_compile`: importance samples scored under XLA,
+    batch widths rounded up to 8 so at most a dozen shapes compile; padding changes nothing).
 
     Returns:
       {"nll": mean IW-NLL per sentence, "ppl": exp(sum IW-NLL / num_words),
@@ -135,12 +137,13 @@ def evaluate(model, encoded: EncodedCorpus, iw_samples: int = 500, batch_size: i
     started = time.perf_counter()
     result = evaluate_elbo(model, encoded, batch_size, seed)
     nll_sum, locs, scales, mi_batches = 0.0, [], [], []
-    for index, batch in enumerate(evaluation_batches(encoded, batch_size)):
+    for index, batch in enumerate(evaluation_batches(encoded, batch_size, multiple=8 if jit_compile else 1)):
         loc, scale = model.posterior_params(batch)
         locs.append(loc.numpy())
         scales.append(scale.numpy())
         mi_batches.append((len(loc), mutual_information(locs[-1], scales[-1], seed=index)))
-        nll_sum -= float(tf.reduce_sum(iw_log_likelihood_batch(model, batch, iw_samples, seed=(seed, index))))
+        nll_sum -= float(tf.reduce_sum(
+            iw_log_likelihood_batch(model, batch, iw_samples, seed=(seed, index), jit_compile=jit_compile)))
     loc, scale = np.concatenate(locs), np.concatenate(scales)
     kl_per_dim = distributions.kl_per_dimension(loc, scale).numpy().mean(axis=0)
     n = len(encoded.sequences)
@@ -158,25 +161,29 @@ def evaluate(model, encoded: EncodedCorpus, iw_samples: int = 500, batch_size: i
     return result
 
 
-def iw_log_likelihood_batch(model, batch, num_samples: int, seed=(0, 0)):
-    """Importance-weighted log p(x) for one batch of `[BOS .. EOS]` sequences: (batch,)."""
+def iw_log_likelihood_batch(model, batch, num_samples: int, seed=(0, 0), jit_compile: bool = False):
+    """Importance-weighted log p(x) for one batch of `[BOS .. EOS]` sequences: (batch,).
+
+    With `jit_compile`, log p(x|z) of each chunk runs under XLA (compiled once
+    per batch shape and chunk size: round widths with `pad_batch(multiple=...)`)."""
     if model.latent_dim == 0:  # a language model: log p(x) is exact
         return -model.loss_terms(batch, training=False)["reconstruction"]
     ids = tf.constant(batch["token_ids"])
     width, vocab = int(ids.shape[1]), model.vocab_size
     chunk = max(1, LOGITS_BUDGET_BYTES // (4 * len(batch["token_ids"]) * width * vocab))
     loc, scale = model.posterior_params(batch)
-    score = _cached_function(model, "_log_likelihood_given_z", model.log_likelihood_given_z)
+    score = _cached_function(model, "_log_likelihood_given_z" + ("_xla" if jit_compile else ""),
+                             model.log_likelihood_given_z, jit_compile)
     return importance_weighted_log_likelihood(
         lambda z: score(batch, z), distributions.posterior(loc, scale),
         distributions.prior(model.latent_dim), num_samples, min(chunk, num_samples), seed,
     )
 
 
-def _cached_function(model, name: str, fn):
+def _cached_function(model, name: str, fn, jit_compile: bool = False):
     """A `tf.function` of `fn`, stored on the model so each traces once per shape family."""
     compiled = getattr(model, name + "_compiled", None)
     if compiled is None:
-        compiled = tf.function(fn, reduce_retracing=True)
+        compiled = tf.function(fn, reduce_retracing=not jit_compile, jit_compile=jit_compile)
         object.__setattr__(model, name + "_compiled", compiled)
     return compiled

@@ -14,6 +14,7 @@ from textvae.decoders import build_decoder
 from textvae.distribute import SkipSymbolicBuild, replica_scale, step_logs
 from textvae.decoding import DecodeOptions, generate_ids, strip_special
 from textvae.encoders import build_encoder
+from textvae.softmax import sampled_sequence_nll
 from textvae.tokenizer import BOS_ID, EOS_ID
 
 
@@ -122,6 +123,7 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
         self.tokenizer = None  # attached by `textvae.load` / training
         self.kl_weight_fn: Callable = lambda step: tf.constant(1.0)
         self.free_bits = 0.0
+        self.sampled_softmax = 0
 
     def get_config(self):
         config = super().get_config()
@@ -137,12 +139,17 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
 
     # -- training -----------------------------------------------------------
 
-    def compile(self, optimizer="adam", kl_weight_fn: Callable | None = None, free_bits: float = 0.0, **kwargs):
-        """Keras compile plus the KL schedule (a function of the optimizer step) and free bits."""
+    def compile(self, optimizer="adam", kl_weight_fn: Callable | None = None, free_bits: float = 0.0,
+                sampled_softmax: int = 0, **kwargs):
+        """Keras compile plus the KL schedule (a function of the optimizer step), free bits
+        and the number of sampled-softmax candidates for training (0: exact softmax)."""
         super().compile(optimizer=optimizer, **kwargs)
         if kl_weight_fn is not None:
             self.kl_weight_fn = kl_weight_fn
         self.free_bits = float(free_bits)
+        if not 0 <= sampled_softmax < self.vocab_size:
+            raise ValueError(f"sampled_softmax must be in [0, vocab_size={self.vocab_size}), got {sampled_softmax}")
+        self.sampled_softmax = int(sampled_softmax)
 
     def call(self, inputs, training=False, noise=None):
         """Teacher-forced pass.
@@ -155,12 +162,17 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
           {"logits": (batch, time, vocab), "loc", "scale", "z": (batch, latent)}.
         """
         views = split_batch(inputs)
+        loc, scale, z = self._posterior_sample(inputs, training, noise)
+        logits = self.decoder(views["decoder"], z, training=training)
+        return {"logits": logits, "loc": loc, "scale": scale, "z": z}
+
+    def _posterior_sample(self, inputs, training, noise):
+        """(loc, scale, z), each (batch, latent): z = loc + scale * noise."""
         loc, scale = self.posterior_params(inputs, training=training)
         if noise is None:
             noise = keras.random.normal(tf.shape(loc), seed=self.noise_seed)
-        z = loc + scale * noise
-        logits = self.decoder(views["decoder"], z, training=training)
-        return {"logits": logits, "loc": loc, "scale": scale, "z": z}
+        # Keras casts call arguments to the compute dtype; q(z|x) stays float32
+        return loc, scale, loc + scale * tf.cast(noise, loc.dtype)
 
     def posterior_params(self, inputs, training=False):
         """(loc, scale) of q(z|x), each (batch, latent_dim); width 0 for a language model."""
@@ -189,15 +201,26 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
     def loss_terms(self, inputs, training=False, noise=None):
         """Per-sentence loss terms.
 
+        With `training` and `sampled_softmax` > 0 the reconstruction is the
+        sampled-softmax loss (textvae.softmax); otherwise the exact -log p(x|z).
+
         Returns:
           {"reconstruction": (batch,) -log p(x|z) in nats, "kl_per_dim": (batch, latent),
            "kl": (batch,), "tokens": scalar count of predicted tokens}.
         """
-        out = self(inputs, training=training, noise=noise)
         views = split_batch(inputs)
-        kl_per_dim = distributions.kl_per_dimension(out["loc"], out["scale"])
+        if training and self.sampled_softmax:
+            loc, scale, z = self._posterior_sample(inputs, training, noise)
+            features = self.decoder.features(views["decoder"], z, training=True)
+            reconstruction = sampled_sequence_nll(features, self.decoder.to_logits, views["targets"],
+                                                  views["target_mask"], self.sampled_softmax, self.noise_seed)
+        else:
+            out = self(inputs, training=training, noise=noise)
+            loc, scale = out["loc"], out["scale"]
+            reconstruction = sequence_nll(out["logits"], views["targets"], views["target_mask"])
+        kl_per_dim = distributions.kl_per_dimension(loc, scale)
         return {
-            "reconstruction": sequence_nll(out["logits"], views["targets"], views["target_mask"]),
+            "reconstruction": reconstruction,
             "kl_per_dim": kl_per_dim,
             "kl": tf.reduce_sum(kl_per_dim, axis=1),
             "tokens": tf.reduce_sum(views["target_mask"]),
@@ -223,7 +246,8 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
             terms = self.loss_terms(data, training=True)
             reconstruction = tf.reduce_mean(terms["reconstruction"])
             loss = reconstruction + beta * distributions.free_bits_kl(terms["kl_per_dim"], self.free_bits)
-            scaled = loss * replica_scale()
+            # scale_loss: dynamic loss scaling under mixed_float16 (identity otherwise)
+            scaled = self.optimizer.scale_loss(loss * replica_scale())
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return step_logs({

@@ -81,9 +81,10 @@ def draw_per_class(labels: np.ndarray, num_classes: int, per_class: int, seed: i
 
 
 def mixed_batches(labelled: LabelledCorpus, unlabelled: EncodedCorpus, batch_size: int,
-                  labelled_fraction: float, seed: int, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+                  labelled_fraction: float, seed: int, start_step: int = 0, multiple: int = 1,
+                  max_width: int | None = None) -> Iterator[dict[str, np.ndarray]]:
     """Endless batches of round(batch_size * labelled_fraction) labelled sentences then
-    unlabelled ones (label -1), from step `start_step`.
+    unlabelled ones (label -1), from step `start_step` (widths as in `pad_batch`).
 
     Yields:
       {"token_ids", "padding_mask"}: (batch, time); "labels": (batch,) int32.
@@ -94,7 +95,8 @@ def mixed_batches(labelled: LabelledCorpus, unlabelled: EncodedCorpus, batch_siz
     lab_stream = index_batches(lab_lengths, n_labelled, seed + 1, start_step)
     unl_stream = index_batches(unl_lengths, batch_size - n_labelled, seed, start_step)
     for lab, unl in zip(lab_stream, unl_stream):
-        batch = pad_batch([labelled.encoded.sequences[i] for i in lab] + [unlabelled.sequences[i] for i in unl])
+        batch = pad_batch([labelled.encoded.sequences[i] for i in lab] + [unlabelled.sequences[i] for i in unl],
+                          multiple, max_width)
         batch["labels"] = np.concatenate([labelled.labels[lab], np.full(len(unl), UNLABELLED, np.int32)])
         yield batch
 

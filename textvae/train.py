@@ -11,6 +11,7 @@ Run directory layout:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import signal
@@ -115,6 +116,24 @@ def prepare_data(config: Config, workdir: Path, write: bool = True) -> PreparedD
     return PreparedData(tokenizer, train, valid)
 
 
+def pad_multiple(train_config) -> int:
+    """Training batch widths are rounded up to this (train.pad_to_multiple; 0 = 8 under XLA, else 1)."""
+    if train_config.pad_to_multiple:
+        return train_config.pad_to_multiple
+    return 8 if train_config.jit_compile else 1
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Layers constructed inside use the Keras dtype policy `name` (float32, mixed_float16, ...)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def build_model(config: Config, vocab_size: int, labels: dict | None = None):
     """A SentenceVAE from the `model` section (and the word dropout rate), or, with
     m2.enabled, an M2VAE for `labels` ({"classes", "class_log_prior"} of labels.json)."""
@@ -126,15 +145,16 @@ def build_model(config: Config, vocab_size: int, labels: dict | None = None):
         num_layers=m.num_layers, num_heads=m.num_heads, feedforward_dim=m.feedforward_dim,
         max_positions=config.data.max_length + 2, pooling=m.pooling, latent_injection=m.latent_injection,
     )
-    if config.m2.enabled:
-        if labels is None:
-            raise ConfigError("an M2 model needs its classes (labels.json)")
-        from textvae.m2 import M2VAE
+    with dtype_policy(config.train.precision):
+        if config.m2.enabled:
+            if labels is None:
+                raise ConfigError("an M2 model needs its classes (labels.json)")
+            from textvae.m2 import M2VAE
 
-        model = M2VAE(vocab_size, len(labels["classes"]), class_log_prior=labels["class_log_prior"], **shape)
-        model.classes = [str(c) for c in labels["classes"]]
-        return model
-    return SentenceVAE(vocab_size, bn_gamma=m.bn_gamma, **shape)
+            model = M2VAE(vocab_size, len(labels["classes"]), class_log_prior=labels["class_log_prior"], **shape)
+            model.classes = [str(c) for c in labels["classes"]]
+            return model
+        return SentenceVAE(vocab_size, bn_gamma=m.bn_gamma, **shape)
 
 
 def compile_model(model: SentenceVAE, config: Config) -> None:
@@ -149,7 +169,10 @@ def compile_model(model: SentenceVAE, config: Config) -> None:
         weight = kl_weight(tf.maximum(vae_step, 0), config.kl, config.train.max_steps - pretrain)
         return tf.where(vae_step < 0, 0.0, weight)
 
-    extra = {"alpha": config.m2.alpha} if config.m2.enabled else {}
+    if config.train.sampled_softmax >= model.vocab_size:
+        raise ConfigError(f"train.sampled_softmax={config.train.sampled_softmax} must be below the "
+                          f"vocabulary size {model.vocab_size} (0 = exact softmax)")
+    extra = {"alpha": config.m2.alpha} if config.m2.enabled else {"sampled_softmax": config.train.sampled_softmax}
     model.compile(
         optimizer,
         kl_weight_fn=kl_weight_fn,
@@ -205,11 +228,13 @@ def train(config: Config | None, workdir: str | Path) -> dict:
     monitor = TrainingMonitor(config.train, workdir, ckpt_root, data.valid, start, chief=chief)
     if start < config.train.max_steps:
         batch_size, seed = config.train.batch_size, config.train.seed
+        widths = dict(multiple=pad_multiple(config.train), max_width=config.data.max_length + 2)
         if config.m2.enabled:
             fraction = config.m2.labelled_fraction
-            make_batches = lambda: mixed_batches(data.labelled, data.unlabelled, batch_size, fraction, seed, start)
+            make_batches = lambda: mixed_batches(data.labelled, data.unlabelled, batch_size, fraction, seed, start,
+                                                 **widths)
         else:
-            make_batches = lambda: training_batches(data.train, batch_size, seed, start)
+            make_batches = lambda: training_batches(data.train, batch_size, seed, start, **widths)
         dataset = distributed_dataset(strategy, make_batches, batch_size, labelled=config.m2.enabled)
         with _interrupts_save(monitor):
             model.fit(

@@ -73,7 +73,7 @@ class TransformerBlock(keras.layers.Layer):
     def empty_cache(self, batch, capacity: int):
         """Zero (keys, values), each (batch, capacity, heads, head_dim)."""
         shape = [batch, capacity, self.num_heads, self.head_dim]
-        return tf.zeros(shape), tf.zeros(shape)
+        return tf.zeros(shape, self.compute_dtype), tf.zeros(shape, self.compute_dtype)
 
     def project_memory(self, memory):
         """memory (batch, slots, width) -> its (keys, values), each (batch, slots, heads, head_dim)."""
@@ -92,12 +92,12 @@ class TransformerBlock(keras.layers.Layer):
           (output (batch, 1, width), keys, values) with the cache updated.
         """
         h = self.attention_norm(x)
-        write = tf.one_hot(slot, tf.shape(keys)[1])[:, :, None, None]  # (batch, capacity, 1, 1)
+        write = tf.one_hot(slot, tf.shape(keys)[1], dtype=keys.dtype)[:, :, None, None]  # (batch, capacity, 1, 1)
         keys = keys * (1.0 - write) + write * self.attention.key_dense(h)
         values = values * (1.0 - write) + write * self.attention.value_dense(h)
         query = self.attention.query_dense(h) / math.sqrt(self.head_dim)  # (batch, 1, heads, head_dim)
         scores = tf.einsum("bqnh,bsnh->bnqs", query, keys)
-        scores = tf.where(visible[:, None, None, :], scores, MASKED_SCORE)
+        scores = tf.where(visible[:, None, None, :], scores, tf.cast(MASKED_SCORE, scores.dtype))
         attended = tf.einsum("bnqs,bsnh->bqnh", tf.nn.softmax(scores, axis=-1), values)
         x = x + self.attention.output_dense(attended)
         x = x + self.feedforward_out(self.feedforward_in(self.feedforward_norm(x)))
