@@ -14,8 +14,10 @@ Per corpus, at the VAE's budget (--steps, KL warm-up over the first quarter):
                (the PTB smoke benchmark's LM: same size and budget) when present.
 Each run is scored on the corpus' test file by `textvae evaluate --generation`:
 reconstruction BLEU (greedy, posterior mean), distinct-1/2 and self-BLEU of 500
-greedy prior samples, their forward PPL under the LM. Results are merged into
-results/generation_quality.json after every run; runs resume from checkpoints.
+greedy prior samples, their forward PPL under the LM; then the same diversity and
+forward PPL for 500 ancestral samples (temperature 1) under "ancestral". Results
+are merged into results/generation_quality.json after every run; runs resume
+from checkpoints.
 """
 
 import argparse
@@ -23,8 +25,9 @@ import json
 import sys
 from pathlib import Path
 
-from textvae import load_config, train
+from textvae import load, load_config, train
 from textvae.evaluation import evaluate_run
+from textvae.quality import prior_sample_quality
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"ptb": "ptb.yaml", "yelp": "yelp.yaml"}
@@ -77,6 +80,19 @@ def main():
             out.parent.mkdir(exist_ok=True)
             out.write_text(json.dumps(results, indent=1))
             print(json.dumps({corpus: {name: result["generation"]}}), file=sys.stderr)
+        language_model = None
+        for name in ("vae", "autoencoder", "collapsed"):
+            results = json.loads(out.read_text())
+            entry = results[corpus][name]
+            if "ancestral" in entry:
+                continue
+            language_model = language_model or load(lm)
+            config = load_config(ROOT / entry["workdir"] / "config.yaml")
+            entry["ancestral"] = prior_sample_quality(
+                load(ROOT / entry["workdir"]), args.num_samples, seed=0, language_model=language_model,
+                max_length=config.data.max_length + 1, strategy="sample", temperature=1.0)
+            out.write_text(json.dumps(results, indent=1))
+            print(json.dumps({corpus: {name: {"ancestral": entry["ancestral"]}}}), file=sys.stderr)
 
 
 if __name__ == "__main__":

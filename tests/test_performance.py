@@ -185,3 +185,18 @@ def test_every_lstm_is_eligible_for_the_cudnn_kernel(tmp_path):
             assert layer.use_cudnn in ("auto", True) and layer.recurrent_dropout == 0
             assert _do_lstm_arguments_support_cudnn(layer.cell.activation, layer.cell.recurrent_activation,
                                                     layer.unroll, layer.cell.use_bias)
+
+
+def test_importance_scoring_equals_the_training_reconstruction():
+    """log p(x|z) for IW-NLL (log-softmax by logsumexp) = -reconstruction of the cross-entropy path."""
+    keras.utils.set_random_seed(0)
+    tokenizer = word_tokenizer()
+    model = SentenceVAE(tokenizer.vocab_size, latent_dim=3, embedding_dim=4, hidden_dim=5, seed=1)
+    model.tokenizer = tokenizer
+    batch = model._batch(SENTENCES)
+    noise = tf.random.normal([2, len(SENTENCES), 3])
+    loc, scale = model.posterior_params(batch)
+    scored = model.log_likelihood_given_z(batch, loc + scale * noise).numpy()
+    for k in range(2):
+        reconstruction = model.loss_terms(batch, noise=noise[k])["reconstruction"].numpy()
+        np.testing.assert_allclose(scored[k], -reconstruction, rtol=1e-5)

@@ -68,14 +68,27 @@ def evaluate_generation(
        language model is given), "num_samples", "num_reconstructed", "empty_samples"}.
     """
     reconstructions = model.reconstruct(list(held_out), max_length=max_length, **options)
+    return {
+        "reconstruction_bleu": corpus_bleu(reconstructions, held_out),
+        "num_reconstructed": len(held_out),
+        **prior_sample_quality(model, num_samples, seed, language_model, max_length, **options),
+    }
+
+
+def prior_sample_quality(model, num_samples: int = 500, seed: int = 0, language_model=None,
+                         max_length: int = 50, **options) -> dict:
+    """Diversity of `num_samples` prior samples decoded with `options` (greedy by default), and
+    their forward PPL under `language_model` when given.
+
+    Returns:
+      {"distinct_1", "distinct_2", "self_bleu", "num_samples", "empty_samples", "forward_ppl"?}.
+    """
     samples = model.sample(num_samples, seed=seed, max_length=max_length, **options)
     result = {
-        "reconstruction_bleu": corpus_bleu(reconstructions, held_out),
         "distinct_1": distinct_n(samples, 1),
         "distinct_2": distinct_n(samples, 2),
         "self_bleu": self_bleu(samples),
         "num_samples": num_samples,
-        "num_reconstructed": len(held_out),
         "empty_samples": sum(1 for s in samples if not s.strip()),
     }
     if language_model is not None:
