@@ -30,9 +30,11 @@ def test_evaluate_generation_with_a_language_model(trained_run, tmp_path, capsys
     train(tiny_config(tmp_path, ["model.latent_dim=0", "train.max_steps=4"]), tmp_path / "lm")
     data = write_lines(tmp_path / "held.txt", SENTENCES[:4])
     code = main(["evaluate", "--workdir", str(trained_run), "--data", str(data), "--iw-samples", "3",
-                 "--generation", "--lm-workdir", str(tmp_path / "lm"), "--num-samples", "6"])
+                 "--generation", "--lm-workdir", str(tmp_path / "lm"), "--num-samples", "6", "--jit"])
     assert code == 0
-    generation = json.loads(capsys.readouterr().out)["generation"]
+    result = json.loads(capsys.readouterr().out)
+    assert result["jit_compile"] is True
+    generation = result["generation"]
     assert 0 <= generation["reconstruction_bleu"] <= 100
     assert 0 <= generation["distinct_1"] <= 1 and 0 <= generation["distinct_2"] <= 1
     assert generation["num_samples"] == 6 and generation["forward_ppl"] > 1

@@ -58,7 +58,7 @@ def evaluate_run(
         "split": split_name or Path(path).name, "data": str(path), "checkpoint": checkpoint,
         **evaluate(model, encoded, iw_samples=iw_samples, batch_size=batch_size, seed=seed,
                    jit_compile=jit_compile),
-        "truncated": encoded.truncated,
+        "truncated": encoded.truncated, "jit_compile": jit_compile,
     }
     if generation:
         from textvae.quality import evaluate_generation
