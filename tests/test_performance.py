@@ -84,6 +84,8 @@ def test_sampled_softmax_is_training_only_and_learns_the_tiny_corpus():
 def test_sampled_softmax_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="train.sampled_softmax"):
         tiny_config(tmp_path, ["train.sampled_softmax=-1"])
+    with pytest.raises(ConfigError, match="train.sampled_softmax is not supported with m2.enabled"):
+        tiny_config(tmp_path, ["train.sampled_softmax=5", "m2.enabled=true", "data.label_field=label"])
     config = tiny_config(tmp_path, ["train.sampled_softmax=1000"])
     model = build_model(config, 60)
     with pytest.raises(ConfigError, match="train.sampled_softmax=1000 must be below the vocabulary size 60"):
