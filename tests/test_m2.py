@@ -210,3 +210,17 @@ def test_m2_config_errors(tmp_path):
     config = m2_config(tmp_path, classes="neg")
     with pytest.raises(DataError, match="label 'pos', not in data.classes"):
         train(config, tmp_path / "run3")
+
+
+def test_m2_trains_under_mixed_precision(tmp_path):
+    config = m2_config(tmp_path)
+    config = type(config)(**{**config.__dict__, "train": type(config.train)(**{**config.train.__dict__,
+                                                                              "precision": "mixed_float16"})})
+    summary = train(config, tmp_path / "run")
+    assert np.isfinite(summary["last"]["loss"])
+    model = load(tmp_path / "run", checkpoint="latest")
+    assert model.encoder.embedding.compute_dtype == "float16"
+    probs = model.classify(SENTENCES[:3])
+    assert probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert len(model.sample(2, label="pos", max_length=5)) == 2
