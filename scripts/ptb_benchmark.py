@@ -3,7 +3,7 @@
   python scripts/ptb_benchmark.py [--steps 20000] [--iw-samples 500] [--variants lm bn_vae ...]
 
 Each variant trains configs/ptb.yaml (CPU size) with the overrides below in
-runs/ptb_<variant> (resumable: rerun the same command after an interruption),
+runs/<run-prefix><variant> (resumable: rerun the same command after an interruption),
 then `evaluate_run` scores its best checkpoint on ptb.test.txt. Results are
 merged into --out (default results/ptb_benchmark.json) after every variant.
 """
@@ -36,6 +36,8 @@ def main():
     parser.add_argument("--iw-samples", type=int, default=500)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--out", default=str(ROOT / "results" / "ptb_benchmark.json"))
+    parser.add_argument("--run-prefix", default="ptb_",
+                        help="run directories are runs/<prefix><variant> (keep budgets apart)")
     args = parser.parse_args()
     out = Path(args.out)
     for name in args.variants:
@@ -43,7 +45,7 @@ def main():
         overrides += [f"train.max_steps={args.steps}", f"kl.warmup_steps={args.steps // 4}",
                       "train.progress_bar=false"]
         config = load_config(ROOT / "configs" / "ptb.yaml", overrides)
-        workdir = ROOT / "runs" / f"ptb_{name}"
+        workdir = ROOT / "runs" / f"{args.run_prefix}{name}"
         started = time.perf_counter()
         summary = train(config, workdir)
         train_seconds = time.perf_counter() - started
