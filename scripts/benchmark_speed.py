@@ -46,12 +46,16 @@ from textvae.train import build_model, compile_model
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def ptb_batches(config, batch_size, count, multiple=1, seed=0):
+def ptb_train(config):
+    """(tokenizer, EncodedCorpus) of PTB train, read and encoded once for every measurement."""
     corpus = read_corpus(config.data.train, config.data)
     tokenizer = train_tokenizer(config.tokenizer, corpus.texts)
-    encoded = encode_corpus(corpus.texts, tokenizer, config.data.max_length)
+    return tokenizer, encode_corpus(corpus.texts, tokenizer, config.data.max_length)
+
+
+def ptb_batches(config, encoded, batch_size, count, multiple=1, seed=0):
     stream = training_batches(encoded, batch_size, seed, multiple=multiple, max_width=config.data.max_length + 2)
-    return tokenizer, [next(stream) for _ in range(count)]
+    return [next(stream) for _ in range(count)]
 
 
 def real_tokens(batch):
@@ -157,11 +161,8 @@ def time_torch(config, vocab_size, batches):
     return seconds, torch.__version__
 
 
-def input_pipeline_batches_per_second(config, batch_size: int, count: int = 2000) -> float:
+def input_pipeline_batches_per_second(encoded, batch_size: int, count: int = 2000) -> float:
     """Batches per second the training input pipeline (NumPy padding -> prefetched tf.data) delivers alone."""
-    corpus = read_corpus(config.data.train, config.data)
-    tokenizer = train_tokenizer(config.tokenizer, corpus.texts)
-    encoded = encode_corpus(corpus.texts, tokenizer, config.data.max_length)
     dataset = to_dataset(training_batches(encoded, batch_size, seed=0)).take(count)
     start = time.perf_counter()
     for _ in dataset:
@@ -176,7 +177,7 @@ def iw_seconds_per_sentence(config, tokenizer, sentences: int, jit: bool) -> flo
     test = read_corpus(config.data.test, config.data).texts
     chosen = np.random.default_rng(0).choice(len(test), sentences, replace=False)
     encoded = encode_corpus([test[i] for i in chosen], tokenizer, config.data.max_length)
-    batches = list(evaluation_batches(encoded, 32, multiple=8 if jit else 1))
+    batches = list(evaluation_batches(encoded, 32, multiple=8 if jit else 1, max_width=model.max_positions))
     iw_log_likelihood_batch(model, batches[0], 500, jit_compile=jit)  # trace / compile
     start = time.perf_counter()
     for batch in batches:
@@ -206,14 +207,16 @@ def main():
                "steps_timed": args.steps, "sampled_softmax_candidates": args.sampled_softmax}
     peak = matmul_peak()
     results["matmul_peak_flops"] = peak
+    tokenizer, encoded = ptb_train(lstm)
+    vocab = tokenizer.vocab_size
     for batch_size in args.batch_sizes:  # to compare with the steps per second below
-        results[f"input_pipeline_bs{batch_size}_batches_per_second"] = input_pipeline_batches_per_second(lstm, batch_size)
+        results[f"input_pipeline_bs{batch_size}_batches_per_second"] = input_pipeline_batches_per_second(
+            encoded, batch_size)
     prepared = {}
     for batch_size in args.batch_sizes:
         key = f"bs{batch_size}"
-        tokenizer, batches = ptb_batches(lstm, batch_size, args.steps)
-        _, rounded = ptb_batches(lstm, batch_size, args.steps, multiple=8)  # the same sentences, widths to 8
-        vocab = tokenizer.vocab_size
+        batches = ptb_batches(lstm, encoded, batch_size, args.steps)
+        rounded = ptb_batches(lstm, encoded, batch_size, args.steps, multiple=8)  # the same sentences, widths to 8
         tokens = sum(real_tokens(b) for b in batches)
         prepared[key] = (batches, tokens)
         for name, stream in (("", batches), ("_width8", rounded)):

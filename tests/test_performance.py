@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from textvae import softmax
 from textvae.config import ConfigError
-from textvae.data import encode_corpus, pad_batch, to_dataset, training_batches
+from textvae.data import EncodedCorpus, encode_corpus, evaluation_batches, pad_batch, to_dataset, training_batches
 from textvae.model import SentenceVAE, split_batch
 from textvae.saving import load
 from textvae.tokenizer import WordTokenizer
@@ -112,6 +112,9 @@ def test_widths_round_up_to_the_multiple_but_not_past_the_position_table():
     assert batch["padding_mask"].sum() == 8 and not batch["padding_mask"][:, 5:].any()
     assert pad_batch(seqs, multiple=8, max_width=6)["token_ids"].shape == (2, 6)
     assert pad_batch(seqs, multiple=8, max_width=4)["token_ids"].shape == (2, 5)  # never truncates
+    encoded = EncodedCorpus([np.arange(1, n + 1) for n in (3, 9, 11)], truncated=0, num_words=0)
+    widths = [b["token_ids"].shape[1] for b in evaluation_batches(encoded, 1, multiple=8, max_width=11)]
+    assert widths == [8, 11, 11]
 
 
 def test_rounded_widths_leave_the_training_run_unchanged(tmp_path):

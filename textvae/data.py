@@ -261,12 +261,13 @@ def training_batches(
         yield pad_batch([encoded.sequences[i] for i in index], multiple, max_width)
 
 
-def evaluation_batches(encoded: EncodedCorpus, batch_size: int, multiple: int = 1) -> Iterator[dict[str, np.ndarray]]:
+def evaluation_batches(encoded: EncodedCorpus, batch_size: int, multiple: int = 1, max_width: int | None = None
+                       ) -> Iterator[dict[str, np.ndarray]]:
     """One pass in length order (little padding); every sentence exactly once
-    (widths rounded up to `multiple`)."""
+    (widths as in `pad_batch`)."""
     order = np.argsort([len(s) for s in encoded.sequences], kind="stable")
     for start in range(0, len(order), batch_size):
-        yield pad_batch([encoded.sequences[i] for i in order[start : start + batch_size]], multiple)
+        yield pad_batch([encoded.sequences[i] for i in order[start : start + batch_size]], multiple, max_width)
 
 
 def to_dataset(batches: Iterator[dict[str, np.ndarray]], labelled: bool = False):

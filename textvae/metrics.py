@@ -137,7 +137,9 @@ def evaluate(model, encoded: EncodedCorpus, iw_samples: int = 500, batch_size: i
     started = time.perf_counter()
     result = evaluate_elbo(model, encoded, batch_size, seed)
     nll_sum, locs, scales, mi_batches = 0.0, [], [], []
-    for index, batch in enumerate(evaluation_batches(encoded, batch_size, multiple=8 if jit_compile else 1)):
+    # never wider than a Transformer's position table
+    widths = dict(multiple=8 if jit_compile else 1, max_width=model.max_positions)
+    for index, batch in enumerate(evaluation_batches(encoded, batch_size, **widths)):
         loc, scale = model.posterior_params(batch)
         locs.append(loc.numpy())
         scales.append(scale.numpy())

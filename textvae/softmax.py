@@ -34,6 +34,11 @@ def log_uniform_log_probability(ids, vocab_size: int):
     return tf.math.log(tf.math.log1p(1.0 / (ids + 1.0)) / math.log(vocab_size + 1.0))
 
 
+def log_expected_count(ids, num_sampled: int, vocab_size: int):
+    """log(num_sampled * Q(k)): the logit correction of each word drawn with replacement."""
+    return math.log(num_sampled) + log_uniform_log_probability(ids, vocab_size)
+
+
 def log_uniform_candidates(num_sampled: int, vocab_size: int, seed_generator):
     """(num_sampled,) int32 ids drawn with replacement from Q."""
     u = keras.random.uniform([num_sampled], seed=seed_generator)
@@ -63,10 +68,9 @@ def sampled_sequence_nll(features, projection, targets, mask, num_sampled: int, 
     bias = tf.cast(projection.bias, tf.float32)
     true_weights = tf.gather(kernel, y, axis=1)  # (hidden, batch * time)
     true_logits = tf.cast(tf.reduce_sum(h * tf.transpose(true_weights), axis=-1), tf.float32)
-    true_logits += tf.gather(bias, y) - tf.math.log(num_sampled * tf.exp(log_uniform_log_probability(y, vocab_size)))
+    true_logits += tf.gather(bias, y) - log_expected_count(y, num_sampled, vocab_size)
     sampled_logits = tf.cast(tf.matmul(h, tf.gather(kernel, candidates, axis=1)), tf.float32)
-    sampled_logits += tf.gather(bias, candidates) - tf.math.log(
-        num_sampled * tf.exp(log_uniform_log_probability(candidates, vocab_size)))
+    sampled_logits += tf.gather(bias, candidates) - log_expected_count(candidates, num_sampled, vocab_size)
     hits = tf.equal(y[:, None], candidates[None, :])
     sampled_logits = tf.where(hits, tf.float32.min, sampled_logits)
 
