@@ -129,6 +129,10 @@ def main():
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--m1-workdir", help="VAE run for M1 (default: runs/arch_<dataset>_lstm)")
     parser.add_argument("--out", default=str(ROOT / "results" / "m2_benchmark.json"))
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides for the M2 and supervised runs (e.g. kl.free_bits=0)")
+    parser.add_argument("--run-prefix", default="m2_",
+                        help="run directories are runs/<prefix><dataset>_n<n>_s<seed>")
     args = parser.parse_args()
     out = Path(args.out)
     for dataset in args.datasets:
@@ -136,10 +140,10 @@ def main():
             for seed in args.seeds:
                 overrides = [f"data.labels_per_class={n}", f"train.seed={seed}", f"train.max_steps={args.steps}",
                              "train.progress_bar=false", f"train.checkpoint_every={args.steps}",
-                             f"train.eval_every={args.steps}"]
+                             f"train.eval_every={args.steps}", *args.set]
                 config = load_config(ROOT / "configs" / f"{dataset}_m2.yaml", overrides)
                 texts, ids, classes, test_texts, test_ids = labelled_draw(config, seed)
-                workdir = ROOT / "runs" / f"m2_{dataset}_n{n}_s{seed}"
+                workdir = ROOT / "runs" / f"{args.run_prefix}{dataset}_n{n}_s{seed}"
                 for method in args.methods:
                     results = json.loads(out.read_text()) if out.is_file() else {}
                     entry = results.setdefault(dataset, {}).setdefault(str(n), {}).setdefault(str(seed), {})
