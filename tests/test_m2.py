@@ -67,6 +67,7 @@ def test_objective_equals_a_manual_sum_over_classes():
     for j, row in enumerate([1, 3]):
         for label in range(C):
             rec, kl = manual_bound(model, batch, row, label, noise[2 + label * 2 + j])
+            np.testing.assert_allclose(float(out["class_bounds"][j, label]), rec + kl - log_prior[label], rtol=1e-5)
             total += q[row, label] * (rec - log_prior[label])
             total_rec, total_kl = total_rec + q[row, label] * rec, total_kl + q[row, label] * kl
         total += np.sum(q[row] * np.log(q[row]))  # - H(q(y|x))
@@ -103,6 +104,7 @@ def test_accuracy_counts_the_real_examples_of_a_partial_batch():
     assert result["num_sentences"] == 7
     np.testing.assert_allclose(result["accuracy"], np.mean(predicted == corpus.labels))
     assert np.sum(result["confusion_matrix"]) == 7
+    assert abs(result["generative_accuracy"] * 7 - round(result["generative_accuracy"] * 7)) < 1e-9
 
 
 def test_classification_scores_by_hand():

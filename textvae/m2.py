@@ -187,8 +187,11 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
         Returns:
           dict of scalars: "loss" (the objective per sentence), "reconstruction" and "kl"
           (weighted means), "classification" (mean CE on labelled rows, 0 if none),
-          "entropy" (mean H(q(y|x)) on unlabelled rows), "labelled" (count), and
-          "per_sentence" (batch,): each sentence's loss before alpha's CE.
+          "entropy" (mean H(q(y|x)) on unlabelled rows), "labelled" (count),
+          "per_sentence" (batch,): each sentence's loss before alpha's CE, and
+          "class_bounds" (n_unlabelled, C): -ELBO(x, y) - log p(y) of every unlabelled
+          row and class, un-annealed, so that argmin over y is the generative
+          model's own classification (Bayes' rule on the bound).
         """
         labels = tf.cast(inputs["labels"], tf.int32)
         views = split_batch(inputs)
@@ -222,6 +225,7 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
         per_row = weights * (row_loss + kl_rows)
         per_sentence = tf.math.unsorted_segment_sum(per_row, rows, batch)
         per_sentence -= tf.scatter_nd(unl_rows[:, None], entropy, [batch])
+        class_bounds = tf.transpose(tf.reshape((row_loss + kl_rows)[n_lab:], [self.num_classes, n_unl]))
         return {
             "loss": loss,
             "reconstruction": tf.reduce_sum(weights * terms["reconstruction"]) / n,
@@ -231,6 +235,7 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
             "labelled": tf.cast(n_lab, tf.float32),
             "per_sentence": per_sentence,
             "class_logits": class_logits,
+            "class_bounds": class_bounds,
         }
 
     def train_step(self, data):
@@ -257,7 +262,7 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
         from textvae.m2_metrics import evaluate_m2
 
         result = evaluate_m2(self, valid, batch_size)
-        return {"elbo": result["elbo"], "accuracy": result["accuracy"], "macro_f1": result["macro_f1"]}
+        return {key: result[key] for key in ("elbo", "accuracy", "macro_f1", "generative_accuracy")}
 
     def reinitialize_decoder(self, seed: int) -> None:
         raise ValueError("train.pretrain_steps is not supported for M2")
