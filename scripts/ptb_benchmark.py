@@ -1,6 +1,7 @@
 """PTB benchmark: the LSTM-LM baseline and VAE variants at one budget, scored on test.
 
   python scripts/ptb_benchmark.py [--steps 20000] [--iw-samples 500] [--variants lm bn_vae ...]
+                                  [--set model.bn_gamma=0.8 ...] [--run-prefix ptb_]
 
 Each variant trains configs/ptb.yaml (CPU size) with the overrides below in
 runs/<run-prefix><variant> (resumable: rerun the same command after an interruption),
@@ -38,12 +39,14 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "results" / "ptb_benchmark.json"))
     parser.add_argument("--run-prefix", default="ptb_",
                         help="run directories are runs/<prefix><variant> (keep budgets apart)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides applied after each variant's own (e.g. model.bn_gamma=0.8)")
     args = parser.parse_args()
     out = Path(args.out)
     for name in args.variants:
         overrides = [o.format(pretrain=args.steps // 4) for o in VARIANTS[name]]
         overrides += [f"train.max_steps={args.steps}", f"kl.warmup_steps={args.steps // 4}",
-                      "train.progress_bar=false"]
+                      "train.progress_bar=false", *args.set]
         config = load_config(ROOT / "configs" / "ptb.yaml", overrides)
         workdir = ROOT / "runs" / f"{args.run_prefix}{name}"
         started = time.perf_counter()
