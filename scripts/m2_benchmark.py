@@ -43,7 +43,8 @@ def labelled_draw(config, seed: int):
     pool = read_corpus(config.data.train, config.data)
     classes = resolve_classes(config.data.classes, pool.labels, config.data.train)
     ids = label_ids(pool.labels, classes, config.data.train)
-    chosen = draw_per_class(ids, len(classes), config.data.labels_per_class, seed)
+    chosen = draw_per_class(ids, len(classes), config.data.labels_per_class, seed,
+                            source=config.data.train, classes=classes)
     test = read_corpus(config.data.test, config.data)
     return ([pool.texts[i] for i in chosen], ids[chosen], classes,
             test.texts, label_ids(test.labels, classes, config.data.test))

@@ -121,8 +121,8 @@ def test_label_rules_give_clear_errors():
         resolve_classes("a,b", ["a", "b", "x"], "f.tsv")
     with pytest.raises(DataError, match=r"no labelled example of class\(es\) \['c'\]"):
         resolve_classes("a,b,c", ["a", "b"], "f.tsv")
-    with pytest.raises(DataError, match="fewer than data.labels_per_class=3"):
-        draw_per_class(np.array([0, 0, 0, 1, 1]), 2, 3, seed=0)
+    with pytest.raises(DataError, match="p.tsv: class 'neg' has 2 labelled examples, fewer than data.labels_per_class=3"):
+        draw_per_class(np.array([0, 0, 0, 1, 1]), 2, 3, seed=0, source="p.tsv", classes=["pos", "neg"])
     with pytest.raises(DataError, match="v.tsv: example 2 has label 'z'"):
         label_ids(["a", "z"], ["a", "b"], "v.tsv")
     drawn = draw_per_class(np.array([0, 1, 0, 1, 0, 1, 0]), 2, 2, seed=4)

@@ -65,8 +65,12 @@ def label_ids(labels: Sequence[str], classes: Sequence[str], source: str) -> np.
     return ids
 
 
-def draw_per_class(labels: np.ndarray, num_classes: int, per_class: int, seed: int) -> np.ndarray:
-    """Indices of `per_class` examples of each class, drawn with `seed` (all when 0), sorted."""
+def draw_per_class(labels: np.ndarray, num_classes: int, per_class: int, seed: int,
+                   source: str = "labelled data", classes: Sequence[str] | None = None) -> np.ndarray:
+    """Indices of `per_class` examples of each class, drawn with `seed` (all when 0), sorted.
+
+    `source` (a file name) and `classes` (the label names) only make errors precise.
+    """
     if per_class == 0:
         return np.arange(len(labels))
     rng = np.random.default_rng([seed, 104729])
@@ -74,8 +78,9 @@ def draw_per_class(labels: np.ndarray, num_classes: int, per_class: int, seed: i
     for c in range(num_classes):
         members = np.flatnonzero(labels == c)
         if len(members) < per_class:
-            raise DataError(
-                f"class {c} has {len(members)} labelled examples, fewer than data.labels_per_class={per_class}")
+            name = repr(classes[c]) if classes is not None else str(c)
+            raise DataError(f"{source}: class {name} has {len(members)} labelled examples, "
+                            f"fewer than data.labels_per_class={per_class}")
         chosen.append(rng.choice(members, per_class, replace=False))
     return np.sort(np.concatenate(chosen))
 
@@ -142,7 +147,8 @@ def prepare_semi_supervised_data(config, workdir: Path, log, write: bool = True)
     source = read_corpus(data.train, data)
     classes = resolve_classes(data.classes, source.labels, data.train)
     all_ids = label_ids(source.labels, classes, data.train)
-    chosen = draw_per_class(all_ids, len(classes), data.labels_per_class, config.train.seed)
+    chosen = draw_per_class(all_ids, len(classes), data.labels_per_class, config.train.seed,
+                            source=data.train, classes=classes)
     labelled_texts = [source.texts[i] for i in chosen]
     if data.unlabelled:
         unlabelled_texts = read_corpus(data.unlabelled, dataclasses.replace(data, label_field="")).texts
