@@ -35,7 +35,7 @@ from textvae.semisupervised import draw_per_class, label_ids, read_labels_file, 
 from textvae.train import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
-METHODS = ("tfidf", "m2", "supervised", "m1")  # supervised reuses the m2 run's tokenizer
+METHODS = ("tfidf", "m2", "supervised", "m1")
 
 
 def labelled_draw(config, seed: int):
@@ -74,13 +74,21 @@ def run_m2(config, workdir: Path, test_texts, test_ids) -> float:
     return float(np.mean(predict(model, test_texts) == test_ids))
 
 
-def run_supervised(config, tokenizer_dir: Path, texts, ids, test_texts, test_ids, seed: int) -> float:
-    """q(y|x) of the M2 architecture trained with cross-entropy on the labelled examples only."""
+def run_supervised(config, workdir: Path, texts, ids, test_texts, test_ids, seed: int) -> float:
+    """q(y|x) of the M2 architecture trained with cross-entropy on the labelled examples only.
+
+    Shares the M2 run's tokenizer and labels.json in `workdir`; when the M2 run has
+    not started yet, writes them there exactly as it would (the M2 run then reuses them).
+    """
+    from textvae.semisupervised import prepare_semi_supervised_data
     from textvae.tokenizer import load_tokenizer
 
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / "labels.json").is_file():
+        prepare_semi_supervised_data(config, workdir, log=lambda message: print(message, file=sys.stderr))
     keras.utils.set_random_seed(seed)
-    tokenizer = load_tokenizer(tokenizer_dir)
-    model = build_model(config, tokenizer.vocab_size, read_labels_file(tokenizer_dir))
+    tokenizer = load_tokenizer(workdir)
+    model = build_model(config, tokenizer.vocab_size, read_labels_file(workdir))
     model.tokenizer = tokenizer
     encoded = encode_corpus(texts, tokenizer, config.data.max_length)
     model(pad_batch(encoded.sequences[:2]))
@@ -150,8 +158,6 @@ def main():
                     entry = results.setdefault(dataset, {}).setdefault(str(n), {}).setdefault(str(seed), {})
                     if method in entry:
                         continue
-                    if method == "supervised" and not (workdir / "labels.json").is_file():
-                        continue  # needs the M2 run's tokenizer: runs after m2
                     started = time.perf_counter()
                     if method == "tfidf":
                         accuracy = run_tfidf(texts, ids, test_texts, test_ids)
