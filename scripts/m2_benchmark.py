@@ -2,16 +2,18 @@
 
   python scripts/prepare_yelp.py && python scripts/prepare_classification.py   # once
   python scripts/m2_benchmark.py [--datasets yelp] [--labels 100 50 500 1000] [--seeds 0 1 2]
-                                 [--steps 1500] [--m1-workdir runs/arch_yelp_lstm]
+                                 [--steps 1500] [--m1-steps 2000] [--m1-workdir W]
 
 For each (dataset, labels per class n, seed), in the same harness and with the
 same labelled examples (drawn per class from the pool with the seed):
   m2          configs/<dataset>_m2.yaml trained for --steps, final checkpoint;
   supervised  the same encoder and classifier (the M2 model's q(y|x)) trained on
               the labelled examples alone, same steps, batch and optimizer;
-  m1          a VAE trained on the dataset's text (--m1-workdir, e.g. the
-              architecture benchmark's Yelp LSTM VAE), then logistic regression
-              on the posterior means of the labelled examples;
+  m1          a VAE trained on all the dataset's text (pool and unlabelled file;
+              the M2 config's encoder, decoder and remedies without y, --m1-steps,
+              in runs/m1_<dataset>, trained once and shared by every n and seed;
+              or --m1-workdir), then logistic regression on the posterior means
+              of the labelled examples;
   tfidf       TF-IDF of word 1-2 grams + logistic regression (scikit-learn).
 Accuracy is on the dataset's test file (Yelp: all of sentiment.dev.*).
 Results are merged into results/m2_benchmark.json after every run; finished
@@ -19,6 +21,7 @@ entries are skipped, so an interrupted run resumes where it stopped.
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -112,6 +115,25 @@ def run_supervised(config, workdir: Path, texts, ids, test_texts, test_ids, seed
     return float(np.mean(predict(model, test_texts) == test_ids))
 
 
+def train_m1_vae(dataset: str, steps: int) -> Path:
+    """The M1 VAE of `dataset`: configs/<dataset>_m2.yaml with m2 off, on all its text."""
+    config = load_config(ROOT / "configs" / f"{dataset}_m2.yaml")
+    texts = read_corpus(config.data.train, config.data).texts
+    if config.data.unlabelled:
+        texts += read_corpus(config.data.unlabelled, dataclasses.replace(config.data, label_field="")).texts
+    text_file = Path(config.data.train).with_name("m1_text.txt")
+    if not text_file.is_file():
+        tmp = text_file.with_name(text_file.name + ".tmp")
+        tmp.write_text("\n".join(texts) + "\n", encoding="utf-8")
+        tmp.replace(text_file)
+    workdir = ROOT / "runs" / f"m1_{dataset}"
+    overrides = ["m2.enabled=false", f"data.train={text_file}", "data.label_field=", "data.unlabelled=",
+                 "data.labels_per_class=0", f"train.max_steps={steps}", f"kl.warmup_steps={steps // 4}",
+                 f"train.eval_every={steps}", f"train.checkpoint_every={steps}", "train.progress_bar=false"]
+    train(load_config(ROOT / "configs" / f"{dataset}_m2.yaml", overrides), workdir)
+    return workdir
+
+
 def run_m1(m1_workdir: Path, texts, ids, test_texts, test_ids) -> float:
     from sklearn.linear_model import LogisticRegression
 
@@ -136,7 +158,8 @@ def main():
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--m1-workdir", help="VAE run for M1 (default: runs/arch_<dataset>_lstm)")
+    parser.add_argument("--m1-steps", type=int, default=2000, help="training steps of the M1 VAE")
+    parser.add_argument("--m1-workdir", help="an existing VAE run for M1 (default: train runs/m1_<dataset>)")
     parser.add_argument("--out", default=str(ROOT / "results" / "m2_benchmark.json"))
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for the M2 and supervised runs (e.g. kl.free_bits=0)")
@@ -162,10 +185,7 @@ def main():
                     if method == "tfidf":
                         accuracy = run_tfidf(texts, ids, test_texts, test_ids)
                     elif method == "m1":
-                        m1 = Path(args.m1_workdir or ROOT / "runs" / f"arch_{dataset}_lstm")
-                        if not (m1 / "checkpoints").is_dir():
-                            print(f"skipping m1: no VAE run in {m1}", file=sys.stderr)
-                            continue
+                        m1 = Path(args.m1_workdir) if args.m1_workdir else train_m1_vae(dataset, args.m1_steps)
                         accuracy = run_m1(m1, texts, ids, test_texts, test_ids)
                     elif method == "supervised":
                         accuracy = run_supervised(config, workdir, texts, ids, test_texts, test_ids, seed)
