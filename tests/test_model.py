@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from textvae import distributions
 from textvae.data import encode_corpus, to_dataset, training_batches
+from textvae.metrics import evaluate_elbo
 from textvae.model import SentenceVAE
 from textvae.tokenizer import WordTokenizer
 from conftest import SENTENCES
@@ -59,9 +60,10 @@ def test_tiny_corpus_is_overfitted():
     model.tokenizer = tokenizer
     encoded = encode_corpus(SENTENCES, tokenizer, 9)
     model.compile(keras.optimizers.Adam(0.02), kl_weight_fn=lambda step: tf.constant(0.05))
-    history = model.fit(to_dataset(training_batches(encoded, 4, seed=0)), steps_per_epoch=300, verbose=0, shuffle=False)
-    # about 7 tokens a sentence over a 41-word vocabulary: 26 nats at chance
-    assert history.history["reconstruction"][-1] < 1.0
+    model.fit(to_dataset(training_batches(encoded, 4, seed=0)), steps_per_epoch=300, verbose=0, shuffle=False)
+    # about 7 tokens a sentence over a 41-word vocabulary: 26 nats at chance; scored on the
+    # whole corpus without dropout (the last training batch alone is too noisy a figure)
+    assert evaluate_elbo(model, encoded)["reconstruction"] < 1.0
     assert model.reconstruct(SENTENCES[:4]) == SENTENCES[:4]
 
 

@@ -11,6 +11,7 @@ from textvae.data import encode_corpus, to_dataset, training_batches
 from textvae.decoders import TransformerDecoder
 from textvae.decoding import DecodeOptions, generate_ids
 from textvae.encoders import TransformerEncoder
+from textvae.metrics import evaluate_elbo
 from textvae.model import SentenceVAE
 from textvae.tokenizer import BOS_ID, EOS_ID, PAD_ID, WordTokenizer
 from textvae.train import train
@@ -150,10 +151,11 @@ def test_tiny_corpus_is_overfitted(encoder_kind, decoder_kind):
     model.tokenizer = tokenizer
     encoded = encode_corpus(SENTENCES, tokenizer, 9)
     model.compile(keras.optimizers.Adam(0.01), kl_weight_fn=lambda step: tf.constant(0.05))
-    history = model.fit(to_dataset(training_batches(encoded, 4, seed=0)), steps_per_epoch=500,
-                        verbose=0, shuffle=False)
-    # about 7 tokens a sentence over a 41-word vocabulary: 26 nats at chance
-    assert history.history["reconstruction"][-1] < 1.0
+    model.fit(to_dataset(training_batches(encoded, 4, seed=0)), steps_per_epoch=500, verbose=0, shuffle=False)
+    # about 7 tokens a sentence over a 41-word vocabulary: 26 nats at chance. Scored on
+    # the whole corpus without dropout: the last training batch alone (4 sentences, word
+    # dropout, one z draw) is too noisy to hold a threshold across CPUs.
+    assert evaluate_elbo(model, encoded)["reconstruction"] < 1.0
     assert model.reconstruct(SENTENCES[:4]) == SENTENCES[:4]
 
 
