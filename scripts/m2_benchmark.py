@@ -117,12 +117,13 @@ def run_supervised(config, workdir: Path, texts, ids, test_texts, test_ids, seed
 
 def train_m1_vae(dataset: str, steps: int) -> Path:
     """The M1 VAE of `dataset`: configs/<dataset>_m2.yaml with m2 off, on all its text."""
-    config = load_config(ROOT / "configs" / f"{dataset}_m2.yaml")
-    texts = read_corpus(config.data.train, config.data).texts
-    if config.data.unlabelled:
-        texts += read_corpus(config.data.unlabelled, dataclasses.replace(config.data, label_field="")).texts
-    text_file = Path(config.data.train).with_name("m1_text.txt")
+    config_path = ROOT / "configs" / f"{dataset}_m2.yaml"
+    data = load_config(config_path).data
+    text_file = Path(data.train).with_name("m1_text.txt")
     if not text_file.is_file():
+        texts = read_corpus(data.train, data).texts
+        if data.unlabelled:
+            texts += read_corpus(data.unlabelled, dataclasses.replace(data, label_field="")).texts
         tmp = text_file.with_name(text_file.name + ".tmp")
         tmp.write_text("\n".join(texts) + "\n", encoding="utf-8")
         tmp.replace(text_file)
@@ -130,7 +131,7 @@ def train_m1_vae(dataset: str, steps: int) -> Path:
     overrides = ["m2.enabled=false", f"data.train={text_file}", "data.label_field=", "data.unlabelled=",
                  "data.labels_per_class=0", f"train.max_steps={steps}", f"kl.warmup_steps={steps // 4}",
                  f"train.eval_every={steps}", f"train.checkpoint_every={steps}", "train.progress_bar=false"]
-    train(load_config(ROOT / "configs" / f"{dataset}_m2.yaml", overrides), workdir)
+    train(load_config(config_path, overrides), workdir)
     return workdir
 
 
@@ -167,6 +168,7 @@ def main():
                         help="run directories are runs/<prefix><dataset>_n<n>_s<seed>")
     args = parser.parse_args()
     out = Path(args.out)
+    m1_workdirs = {}  # dataset -> its M1 VAE run, trained (or resumed) once per invocation
     for dataset in args.datasets:
         for n in args.labels:
             for seed in args.seeds:
@@ -185,8 +187,10 @@ def main():
                     if method == "tfidf":
                         accuracy = run_tfidf(texts, ids, test_texts, test_ids)
                     elif method == "m1":
-                        m1 = Path(args.m1_workdir) if args.m1_workdir else train_m1_vae(dataset, args.m1_steps)
-                        accuracy = run_m1(m1, texts, ids, test_texts, test_ids)
+                        if dataset not in m1_workdirs:
+                            m1_workdirs[dataset] = (Path(args.m1_workdir) if args.m1_workdir
+                                                    else train_m1_vae(dataset, args.m1_steps))
+                        accuracy = run_m1(m1_workdirs[dataset], texts, ids, test_texts, test_ids)
                     elif method == "supervised":
                         accuracy = run_supervised(config, workdir, texts, ids, test_texts, test_ids, seed)
                     else:
