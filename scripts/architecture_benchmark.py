@@ -18,7 +18,7 @@ import numpy as np
 
 from textvae import load_config, train
 from textvae.evaluation import evaluate_run
-from textvae.saving import load
+from textvae.loading import load
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from textvae.decoding import DecodeOptions, generate_ids
 from textvae.model import SentenceVAE
+from textvae.spec import ModelSpec
 from textvae.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +63,7 @@ def main():
 
         model = load(args.workdir)
     else:
-        model = SentenceVAE(10002, latent_dim=32, embedding_dim=256, hidden_dim=256, seed=0)
+        model = SentenceVAE(ModelSpec(10002, latent_dim=32, embedding_dim=256, hidden_dim=256, seed=0))
         model({"token_ids": np.array([[2, 4, 3]], np.int32), "padding_mask": np.ones((1, 3), bool)})
     z = tf.constant(np.random.default_rng(0).standard_normal((args.batch, model.latent_dim)), tf.float32)
     results = {"batch": args.batch, "max_length": args.max_length, "workdir": args.workdir}

@@ -39,9 +39,10 @@ import tensorflow as tf
 
 from textvae import load_config
 from textvae.data import encode_corpus, evaluation_batches, read_corpus, to_dataset, training_batches
-from textvae.metrics import iw_log_likelihood_batch
+from textvae.evaluation.estimators import iw_log_likelihood_batch
 from textvae.tokenizer import train_tokenizer
-from textvae.train import build_model, compile_model
+from textvae.building import build_model
+from textvae.train import compile_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,8 +80,8 @@ def timed(step, batches, shape=lambda batch: batch["token_ids"].shape):
     return time.perf_counter() - start, warm
 
 
-def time_textvae(config, vocab_size, batches, jit):
-    model = build_model(config, vocab_size)
+def time_textvae(config, tokenizer, batches, jit):
+    model = build_model(config, tokenizer)
     compile_model(model, config)
     step = tf.function(model.train_step, jit_compile=jit, reduce_retracing=not jit)
     return timed(step, batches)
@@ -172,7 +173,7 @@ def input_pipeline_batches_per_second(encoded, batch_size: int, count: int = 200
 
 def iw_seconds_per_sentence(config, tokenizer, sentences: int, jit: bool) -> float:
     """IW-NLL (K = 500) seconds per PTB test sentence over a seeded sample of sentences."""
-    model = build_model(config, tokenizer.vocab_size)
+    model = build_model(config, tokenizer)
     compile_model(model, config)
     test = read_corpus(config.data.test, config.data).texts
     chosen = np.random.default_rng(0).choice(len(test), sentences, replace=False)
@@ -228,7 +229,7 @@ def main():
         for name, config, jit, stream in variants:
             if jit and batch_size not in args.xla_batch_sizes:
                 continue
-            seconds, warm = time_textvae(config, vocab, stream, jit)
+            seconds, warm = time_textvae(config, tokenizer, stream, jit)
             results[f"{name}_{key}_tokens_per_second"] = tokens / seconds
             results[f"{name}_{key}_warmup_seconds"] = warm
             if name in ("lstm", "lstm_xla"):

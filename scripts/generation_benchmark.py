@@ -27,7 +27,7 @@ from pathlib import Path
 
 from textvae import load, load_config, train
 from textvae.evaluation import evaluate_run
-from textvae.quality import prior_sample_quality
+from textvae.evaluation.generation import prior_sample_quality
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"ptb": "ptb.yaml", "yelp": "yelp.yaml"}

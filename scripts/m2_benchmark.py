@@ -34,8 +34,9 @@ import tensorflow as tf
 from textvae import load, load_config, train
 from textvae.config import config_to_dict
 from textvae.data import encode_corpus, index_batches, pad_batch, read_corpus
-from textvae.semisupervised import draw_per_class, label_ids, read_labels_file, resolve_classes
-from textvae.train import build_model
+from textvae.rundir import RunDir
+from textvae.semisupervised import draw_per_class, label_ids, resolve_classes
+from textvae.building import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("tfidf", "m2", "supervised", "m1")
@@ -86,15 +87,14 @@ def run_supervised(config, workdir: Path, texts, ids, test_texts, test_ids, seed
     from textvae.semisupervised import prepare_semi_supervised_data
     from textvae.tokenizer import load_tokenizer
 
+    run = RunDir(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    if not (workdir / "labels.json").is_file():
-        prepare_semi_supervised_data(config, workdir, log=lambda message: print(message, file=sys.stderr))
+    if run.read_labels() is None:
+        prepare_semi_supervised_data(config, run, log=lambda message: print(message, file=sys.stderr))
     keras.utils.set_random_seed(seed)
     tokenizer = load_tokenizer(workdir)
-    model = build_model(config, tokenizer.vocab_size, read_labels_file(workdir))
-    model.tokenizer = tokenizer
+    model = build_model(config, tokenizer, run.require_labels())
     encoded = encode_corpus(texts, tokenizer, config.data.max_length)
-    model(pad_batch(encoded.sequences[:2]))
     variables = model.encoder.trainable_variables + [
         v for layer in (model.classifier_hidden, model.classifier_logits) for v in layer.trainable_variables]
     optimizer = keras.optimizers.Adam(config.train.learning_rate, global_clipnorm=config.train.clip_norm or None)

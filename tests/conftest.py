@@ -50,6 +50,13 @@ def spm_tokenizer():
     return train_tokenizer(TokenizerConfig(kind="unigram", vocab_size=40), SENTENCES * 20)
 
 
+def vocabulary(size: int):
+    """A word tokenizer of exactly `size` entries (specials included), for building models."""
+    from textvae.tokenizer import SPECIAL_TOKENS, WordTokenizer
+
+    return WordTokenizer([f"w{i}" for i in range(size - len(SPECIAL_TOKENS))])
+
+
 def write_lines(path: Path, lines) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

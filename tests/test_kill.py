@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from textvae import checkpoints
-from textvae.saving import load
+from textvae.loading import load
 from textvae.train import train
 
 from conftest import tiny_config

@@ -7,6 +7,7 @@ import tensorflow as tf
 from textvae.decoders import LSTMDecoder, WordDropout
 from textvae.encoders import LSTMEncoder
 from textvae.model import SentenceVAE
+from textvae.spec import ModelSpec
 from textvae.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 VOCAB, EMB, HID, LAT = 11, 4, 5, 3
@@ -86,8 +87,8 @@ def test_word_dropout_rate_and_specials():
 
 
 def test_sentence_vae_roundtrip():
-    model = SentenceVAE(VOCAB, latent_dim=LAT, embedding_dim=EMB, hidden_dim=HID, dropout=0.1,
-                        word_dropout=0.2, seed=9)
+    model = SentenceVAE(ModelSpec(VOCAB, latent_dim=LAT, embedding_dim=EMB, hidden_dim=HID, dropout=0.1,
+                                  word_dropout=0.2, seed=9))
     noise = tf.ones((2, LAT))
     out = model(batch(), noise=noise)
     clone = copy_of(model)
@@ -113,7 +114,7 @@ def test_bn_vae_means_have_fixed_scale():
 
 
 def test_reinitialize_decoder_is_seeded_and_leaves_the_encoder():
-    model = SentenceVAE(VOCAB, latent_dim=LAT, embedding_dim=EMB, hidden_dim=HID, seed=9)
+    model = SentenceVAE(ModelSpec(VOCAB, latent_dim=LAT, embedding_dim=EMB, hidden_dim=HID, seed=9))
     model(batch())
     encoder_before = [w.copy() for w in model.encoder.get_weights()]
     decoder_before = [w.copy() for w in model.decoder.get_weights()]

@@ -13,7 +13,8 @@ from textvae.cli import main
 from textvae.config import ConfigError
 from textvae.data import DataError, encode_corpus
 from textvae.m2 import M2VAE
-from textvae.m2_metrics import classification_scores, evaluate_m2
+from textvae.spec import ModelSpec
+from textvae.evaluation.classification import classification_scores, evaluate_m2
 from textvae.model import sequence_nll, split_batch
 from textvae.semisupervised import (
     UNLABELLED, LabelledCorpus, draw_per_class, label_ids, mixed_batches, resolve_classes)
@@ -28,9 +29,8 @@ C, LAT = 3, 2
 
 def tiny_m2(**kwargs):
     tokenizer = WordTokenizer(VOCAB_WORDS)
-    model = M2VAE(tokenizer.vocab_size, C, latent_dim=LAT, embedding_dim=4, hidden_dim=5, seed=1,
-                  class_log_prior=np.log([0.2, 0.3, 0.5]).tolist(), **kwargs)
-    model.tokenizer = tokenizer
+    model = M2VAE(ModelSpec(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=4, hidden_dim=5, seed=1, **kwargs),
+                  [str(c) for c in range(C)], class_log_prior=np.log([0.2, 0.3, 0.5]).tolist(), tokenizer=tokenizer)
     model.compile(kl_weight_fn=lambda step: tf.constant(0.7), alpha=2.5)
     batch = model._batch(SENTENCES[:4])
     model(batch)
@@ -159,42 +159,84 @@ def m2_config(tmp_path, **data):
                        train={"batch_size": 4})
 
 
-def test_m2_run_trains_resumes_and_serves_the_cli(tmp_path, monkeypatch):
-    config = m2_config(tmp_path)
-    summary = train(config, tmp_path / "run")
-    assert summary["step"] == config.train.max_steps
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+@pytest.fixture(scope="module")
+def m2_run(tmp_path_factory):
+    """One tiny M2 run shared by the run and CLI tests below (they only read it)."""
+    root = tmp_path_factory.mktemp("m2")
+    config = m2_config(root)
+    summary = train(config, root / "run")
+    return {"root": root, "workdir": root / "run", "config": config, "summary": summary}
+
+
+def run_cli(monkeypatch, *argv, stdin=""):
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue()
+
+
+def test_m2_run_logs_classification_and_validation(m2_run):
+    assert m2_run["summary"]["step"] == m2_run["config"].train.max_steps
+    records = [json.loads(line) for line in (m2_run["workdir"] / "metrics.jsonl").read_text().splitlines()]
     assert any("valid_accuracy" in r for r in records) and any("classification" in r for r in records)
-    model = load(tmp_path / "run", checkpoint="latest")
+    model = load(m2_run["workdir"], checkpoint="latest")
     assert model.classes == ["neg", "pos"]
-    probs = model.classify(SENTENCES[:3])
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(model.classify(SENTENCES[:3]).sum(axis=1), 1.0, rtol=1e-5)
 
-    def run(*argv, stdin=""):
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        out = io.StringIO()
-        with redirect_stdout(out):
-            code = main(list(argv))
-        return code, out.getvalue()
 
-    workdir = str(tmp_path / "run")
-    code, out = run("classify", "--workdir", workdir, stdin="the cat sat on the mat\nwe walked home\n")
-    lines = out.strip().splitlines()
-    assert code == 0 and len(lines) == 2 and lines[0].split("\t")[0] in ("neg", "pos")
-    code, out = run("sample", "--workdir", workdir, "--label", "pos", "-n", "3", "--max-length", "6", "--json")
-    assert code == 0 and [json.loads(line)["label"] for line in out.splitlines()] == ["pos"] * 3
-    code, out = run("transfer", "--workdir", workdir, "--to", "neg", "--json", stdin="the bird sang a song\n")
+def test_m2_cli_classify_prints_the_models_argmax(m2_run, monkeypatch):
+    model = load(m2_run["workdir"])
+    sentences = ["the cat sat on the mat", "we walked home"]
+    code, out = run_cli(monkeypatch, "classify", "--workdir", m2_run["workdir"], stdin="\n".join(sentences) + "\n")
+    probs = model.classify(sentences)
+    rows = [line.split("\t") for line in out.strip().splitlines()]
+    assert code == 0 and [r[0] for r in rows] == [model.classes[i] for i in probs.argmax(axis=1)]
+    np.testing.assert_allclose([float(r[1]) for r in rows], probs.max(axis=1), atol=1e-4)
+
+
+def test_m2_cli_sample_and_transfer(m2_run, monkeypatch):
+    workdir = m2_run["workdir"]
+    model = load(workdir)
+    code, out = run_cli(monkeypatch, "sample", "--workdir", workdir, "--label", "pos", "-n", "3", "--max-length", "6",
+                        "--json")
+    items = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [i["label"] for i in items] == ["pos"] * 3
+    assert [i["text"] for i in items] == model.sample(3, "pos", seed=0, max_length=6)
+    code, out = run_cli(monkeypatch, "transfer", "--workdir", workdir, "--to", "neg", "--json",
+                        stdin="the bird sang a song\n")
     item = json.loads(out)
-    assert code == 0 and item["to"] == "neg" and item["from"] in ("neg", "pos")
-    code, out = run("plot", "--workdir", workdir)
-    assert code == 0 and out.split() == [str(tmp_path / "run" / "plots" / "training.png")]
-    assert run("sample", "--workdir", workdir, "--label", "meh")[0] == 1
-    assert run("sample", "--workdir", workdir)[0] == 1
-    code, out = run("evaluate", "--workdir", workdir, "--data", str(tmp_path / "valid.tsv"))
+    expected = model.transfer(["the bird sang a song"], "neg")[0]
+    assert code == 0 and item["to"] == "neg" and item["from"] == expected["from"]
+    assert item["text"] == expected["text"]
+    assert run_cli(monkeypatch, "sample", "--workdir", workdir, "--label", "meh")[0] == 1
+    assert run_cli(monkeypatch, "sample", "--workdir", workdir)[0] == 1
+
+
+def test_m2_cli_plot_writes_the_training_curves(m2_run, monkeypatch):
+    code, out = run_cli(monkeypatch, "plot", "--workdir", m2_run["workdir"])
+    assert code == 0 and out.split() == [str(m2_run["workdir"] / "plots" / "training.png")]
+
+
+def test_m2_cli_evaluate_accuracy_equals_the_classifier_on_the_file(m2_run, monkeypatch):
+    valid = m2_run["root"] / "valid.tsv"
+    code, out = run_cli(monkeypatch, "evaluate", "--workdir", m2_run["workdir"], "--data", valid)
     result = json.loads(out)
-    assert code == 0 and result["num_sentences"] == 5 and 0 <= result["accuracy"] <= 1
-    assert np.sum(result["confusion_matrix"]) == 5 and "macro_f1" in result
-    # resuming with more steps continues from the last checkpoint
+    rows = [line.split("\t") for line in valid.read_text().splitlines()[1:]]
+    model = load(m2_run["workdir"])
+    predicted = [model.classes[i] for i in model.classify([text for _, text in rows]).argmax(axis=1)]
+    truth = [label for label, _ in rows]
+    assert code == 0 and result["num_sentences"] == 5
+    assert result["accuracy"] == pytest.approx(np.mean([p == t for p, t in zip(predicted, truth)]))
+    confusion = np.zeros((2, 2), int)
+    for t, p in zip(truth, predicted):
+        confusion[model.classes.index(t), model.classes.index(p)] += 1
+    assert np.array_equal(result["confusion_matrix"], confusion) and "macro_f1" in result
+
+
+def test_m2_run_resumes_with_more_steps(tmp_path):
+    config = m2_config(tmp_path)
+    assert train(config, tmp_path / "run")["step"] == config.train.max_steps
     longer = m2_config(tmp_path, labels_per_class=2)
     longer = type(longer)(**{**longer.__dict__, "train": type(longer.train)(**{**longer.train.__dict__, "max_steps": 10})})
     assert train(longer, tmp_path / "run")["step"] == 10

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from textvae import distributions
-from textvae.metrics import active_units, importance_weighted_log_likelihood, mutual_information
+from textvae.evaluation.estimators import active_units, importance_weighted_log_likelihood, mutual_information
 
 tfd = tfp.distributions
 

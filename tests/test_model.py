@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from textvae import distributions
 from textvae.data import encode_corpus, to_dataset, training_batches
-from textvae.metrics import evaluate_elbo
+from textvae.evaluation.estimators import evaluate_elbo
 from textvae.model import SentenceVAE
+from textvae.spec import ModelSpec
 from textvae.tokenizer import WordTokenizer
 from conftest import SENTENCES
 
@@ -14,8 +15,8 @@ LAT = 3
 
 
 def tiny_model(tokenizer, **kwargs):
-    model = SentenceVAE(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=4, hidden_dim=5, seed=1, **kwargs)
-    model.tokenizer = tokenizer
+    model = SentenceVAE(ModelSpec(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=4, hidden_dim=5, seed=1, **kwargs),
+                        tokenizer=tokenizer)
     return model
 
 
@@ -56,8 +57,8 @@ def test_free_bits_leave_reported_kl_true():
 def test_tiny_corpus_is_overfitted():
     keras.utils.set_random_seed(0)
     tokenizer = WordTokenizer(sorted({w for s in SENTENCES for w in s.split()}))
-    model = SentenceVAE(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=16, hidden_dim=32, seed=1)
-    model.tokenizer = tokenizer
+    model = SentenceVAE(ModelSpec(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=16, hidden_dim=32, seed=1),
+                        tokenizer=tokenizer)
     encoded = encode_corpus(SENTENCES, tokenizer, 9)
     model.compile(keras.optimizers.Adam(0.02), kl_weight_fn=lambda step: tf.constant(0.05))
     model.fit(to_dataset(training_batches(encoded, 4, seed=0)), steps_per_epoch=300, verbose=0, shuffle=False)

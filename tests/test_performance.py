@@ -5,14 +5,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textvae import softmax
+from textvae import sampled_softmax as softmax
 from textvae.config import ConfigError
 from textvae.data import EncodedCorpus, encode_corpus, evaluation_batches, pad_batch, to_dataset, training_batches
-from textvae.model import SentenceVAE, split_batch
-from textvae.saving import load
+from textvae.base import split_batch
+from textvae.model import SentenceVAE
+from textvae.spec import ModelSpec
+from textvae.loading import load
 from textvae.tokenizer import WordTokenizer
-from textvae.train import build_model, compile_model, train
-from conftest import SENTENCES, tiny_config
+from textvae.building import build_model
+from textvae.train import compile_model, train
+from conftest import SENTENCES, tiny_config, vocabulary
 
 
 def word_tokenizer():
@@ -62,8 +65,8 @@ def test_sampled_loss_equals_a_manual_computation():
 def test_sampled_softmax_is_training_only_and_learns_the_tiny_corpus():
     keras.utils.set_random_seed(0)
     tokenizer = word_tokenizer()
-    model = SentenceVAE(tokenizer.vocab_size, latent_dim=3, embedding_dim=16, hidden_dim=32, seed=1)
-    model.tokenizer = tokenizer
+    model = SentenceVAE(ModelSpec(tokenizer.vocab_size, latent_dim=3, embedding_dim=16, hidden_dim=32, seed=1),
+                        tokenizer=tokenizer)
     encoded = encode_corpus(SENTENCES, tokenizer, 9)
     model.compile(keras.optimizers.Adam(0.02), kl_weight_fn=lambda step: tf.constant(0.05), sampled_softmax=16)
     batch = pad_batch(encoded.sequences)
@@ -87,7 +90,7 @@ def test_sampled_softmax_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="train.sampled_softmax is not supported with m2.enabled"):
         tiny_config(tmp_path, ["train.sampled_softmax=5", "m2.enabled=true", "data.label_field=label"])
     config = tiny_config(tmp_path, ["train.sampled_softmax=1000"])
-    model = build_model(config, 60)
+    model = build_model(config, vocabulary(60))
     with pytest.raises(ConfigError, match="train.sampled_softmax=1000 must be below the vocabulary size 60"):
         compile_model(model, config)
 
@@ -156,12 +159,14 @@ def test_mixed_precision_trains_in_low_precision_with_float32_islands(tmp_path, 
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     assert model.decoder.embedding.compute_dtype == precision.removeprefix("mixed_")
     assert all(v.dtype == "float32" for v in model.trainable_variables)
+    assert getattr(model, "optimizer", None) is None  # loading builds no optimizer; training's is loss-scaled under float16
+    compile_model(model, config)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "mixed_float16")
     batch = model._batch(SENTENCES[:2])
     out = model(batch)
     assert out["logits"].dtype == out["loc"].dtype == out["scale"].dtype == tf.float32
     # the same weights in float32 give nearly the same loss
-    reference = build_model(tiny_config(tmp_path, [], **sections), model.vocab_size)
+    reference = build_model(tiny_config(tmp_path, [], **sections), model.tokenizer)
     compile_model(reference, config)
     reference.set_weights(model.get_weights())
     noise = tf.zeros([2, 3])
@@ -175,29 +180,29 @@ def test_mixed_precision_trains_in_low_precision_with_float32_islands(tmp_path, 
 # -- cuDNN -------------------------------------------------------------------
 
 def test_every_lstm_is_eligible_for_the_cudnn_kernel(tmp_path):
-    """On a GPU, Keras runs an LSTM with cuDNN only with these settings and no recurrent dropout."""
-    from keras.src.backend.tensorflow.rnn import _do_lstm_arguments_support_cudnn
-
+    """On a GPU, Keras runs an LSTM with cuDNN only with its default activations (tanh, sigmoid),
+    use_bias, no unrolling and no recurrent dropout (keras.layers.LSTM's documented conditions)."""
     for m2 in (False, True):
         extra = {"m2": {"enabled": True}, "data": {"label_field": "label"}} if m2 else {}
         config = tiny_config(tmp_path, **extra)
         labels = {"classes": ["a", "b"], "class_log_prior": [np.log(0.5)] * 2} if m2 else None
-        model = build_model(config, 60, labels)
+        model = build_model(config, vocabulary(60), labels)
         compile_model(model, config)
         lstms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.LSTM)]
         assert len(lstms) == 2
         for layer in lstms:
             assert layer.use_cudnn in ("auto", True) and layer.recurrent_dropout == 0
-            assert _do_lstm_arguments_support_cudnn(layer.cell.activation, layer.cell.recurrent_activation,
-                                                    layer.unroll, layer.cell.use_bias)
+            assert layer.cell.activation is keras.activations.tanh
+            assert layer.cell.recurrent_activation is keras.activations.sigmoid
+            assert layer.cell.use_bias and not layer.unroll
 
 
 def test_importance_scoring_equals_the_training_reconstruction():
     """log p(x|z) for IW-NLL (log-softmax by logsumexp) = -reconstruction of the cross-entropy path."""
     keras.utils.set_random_seed(0)
     tokenizer = word_tokenizer()
-    model = SentenceVAE(tokenizer.vocab_size, latent_dim=3, embedding_dim=4, hidden_dim=5, seed=1)
-    model.tokenizer = tokenizer
+    model = SentenceVAE(ModelSpec(tokenizer.vocab_size, latent_dim=3, embedding_dim=4, hidden_dim=5, seed=1),
+                        tokenizer=tokenizer)
     batch = model._batch(SENTENCES)
     noise = tf.random.normal([2, len(SENTENCES), 3])
     loc, scale = model.posterior_params(batch)

@@ -9,7 +9,7 @@ import pytest
 
 from textvae import checkpoints
 from textvae.config import ConfigError
-from textvae.saving import load
+from textvae.loading import load
 
 MARKER = "/tmp/textvae_pwned_marker"
 LAMBDA_MARKER = "/tmp/textvae_lambda_marker"

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from textvae import checkpoints
+from textvae.rundir import RunDir
 from textvae.config import ConfigError
-from textvae.saving import load
+from textvae.loading import load
 from textvae.schedules import kl_weight
 from textvae.tokenizer import TokenizerError
 from textvae.train import TrainingDiverged, train
@@ -65,8 +66,14 @@ def test_resume_continues_step_schedule_and_weights(tmp_path):
 
 
 def test_resume_without_config_and_finished_run_is_a_no_op(trained_run):
+    run = RunDir(trained_run)
+    before = {p: p.read_bytes() for p in run.checkpoints_dir.rglob("*") if p.is_file()}
+    metrics_before = run.metrics_path.read_bytes()
     summary = train(None, trained_run)
     assert summary["step"] == 12
+    # nothing trained, logged or checkpointed again
+    assert run.metrics_path.read_bytes() == metrics_before
+    assert {p: p.read_bytes() for p in run.checkpoints_dir.rglob("*") if p.is_file()} == before
 
 
 def test_non_finite_loss_stops_with_last_good_checkpoint(tmp_path):

@@ -11,8 +11,9 @@ from textvae.data import encode_corpus, to_dataset, training_batches
 from textvae.decoders import TransformerDecoder
 from textvae.decoding import DecodeOptions, generate_ids
 from textvae.encoders import TransformerEncoder
-from textvae.metrics import evaluate_elbo
+from textvae.evaluation.estimators import evaluate_elbo
 from textvae.model import SentenceVAE
+from textvae.spec import ModelSpec
 from textvae.tokenizer import BOS_ID, EOS_ID, PAD_ID, WordTokenizer
 from textvae.train import train
 
@@ -145,9 +146,9 @@ PAIRS = [("lstm", "transformer"), ("transformer", "lstm"), ("transformer", "tran
 def test_tiny_corpus_is_overfitted(encoder_kind, decoder_kind):
     keras.utils.set_random_seed(0)
     tokenizer = WordTokenizer(sorted({w for s in SENTENCES for w in s.split()}))
-    model = SentenceVAE(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=16, hidden_dim=32,
-                        encoder=encoder_kind, decoder=decoder_kind, num_layers=1, num_heads=2,
-                        feedforward_dim=32, max_positions=11, seed=1)
+    model = SentenceVAE(ModelSpec(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=16, hidden_dim=32,
+                                  encoder=encoder_kind, decoder=decoder_kind, num_layers=1, num_heads=2,
+                                  feedforward_dim=32, max_positions=11, seed=1))
     model.tokenizer = tokenizer
     encoded = encode_corpus(SENTENCES, tokenizer, 9)
     model.compile(keras.optimizers.Adam(0.01), kl_weight_fn=lambda step: tf.constant(0.05))

@@ -9,8 +9,11 @@ from textvae.config import Config, ConfigError, load_config  # noqa: E402
 from textvae.data import DataError, read_corpus  # noqa: E402
 from textvae.m2 import M2VAE  # noqa: E402
 from textvae.model import SentenceVAE  # noqa: E402
-from textvae.saving import load  # noqa: E402
+from textvae.evaluation import evaluate_run  # noqa: E402
+from textvae.loading import load  # noqa: E402
+from textvae.rundir import RunDir  # noqa: E402
 from textvae.schedules import kl_weight  # noqa: E402
+from textvae.spec import ModelSpec  # noqa: E402
 from textvae.tokenizer import TokenizerError, load_tokenizer, train_tokenizer  # noqa: E402
 from textvae.train import TrainingDiverged, train  # noqa: E402
 
@@ -21,9 +24,12 @@ __all__ = [
     "ConfigError",
     "DataError",
     "M2VAE",
+    "ModelSpec",
+    "RunDir",
     "SentenceVAE",
     "TokenizerError",
     "TrainingDiverged",
+    "evaluate_run",
     "kl_weight",
     "load",
     "load_config",

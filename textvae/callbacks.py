@@ -14,8 +14,9 @@ import tensorflow as tf
 
 from textvae import checkpoints
 from textvae.config import TrainConfig
-from textvae.distribute import as_float
 from textvae.data import EncodedCorpus
+from textvae.replicas import as_float
+from textvae.rundir import RunDir
 
 # logged values that are counts, summed over an interval rather than averaged
 COUNTED = ("tokens", "sentences")
@@ -27,16 +28,15 @@ class TrainingMonitor(keras.callbacks.Callback):
     every `checkpoint_every` and at the end: a checkpoint.
     """
 
-    def __init__(self, config: TrainConfig, workdir: Path, ckpt_root: Path, valid: EncodedCorpus, start_step: int,
-                 chief: bool = True):
+    def __init__(self, config: TrainConfig, run: RunDir, valid: EncodedCorpus, start_step: int, chief: bool = True):
         super().__init__()
         # only the chief of a multi-worker run logs, validates and checkpoints
         self.chief = chief
         self.config = config
-        self.metrics_path = workdir / "metrics.jsonl"
-        self.ckpt_root = ckpt_root
+        self.metrics_path = run.metrics_path
+        self.ckpt_root = run.checkpoints_dir
         self.valid = valid
-        self.writer = tf.summary.create_file_writer(str(workdir / "tensorboard")) if chief else None
+        self.writer = tf.summary.create_file_writer(str(run.tensorboard_dir)) if chief else None
         if chief:
             _drop_partial_last_line(self.metrics_path)
         self.diverged: str | None = None
@@ -117,7 +117,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         if not all(np.isfinite(v.numpy()).all() for v in self.model.trainable_variables):
             return None
         step = int(self.model.optimizer.iterations.numpy())
-        existing = self.ckpt_root / f"{checkpoints.PREFIX}{step:09d}"
+        existing = checkpoints.checkpoint_path(self.ckpt_root, step)
         if step == self.last_saved_step and existing.is_dir():
             return existing
         path = checkpoints.save_checkpoint(self.model, self.ckpt_root, step)

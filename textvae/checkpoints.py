@@ -3,7 +3,7 @@
 A checkpoint is a directory `ckpt-<step>` holding the model and optimizer
 weights (`model.weights.h5`, HDF5 data only), the seed-generator states
 (`rng.npz`, loaded without pickle) and `state.json` (step, SHA-256 of the two
-files, metrics). It is written under a temporary name and renamed into place,
+files). It is written under a temporary name and renamed into place,
 so a run killed at any moment leaves either the old set or the new one. On load,
 a checkpoint whose checksum fails is skipped with a warning for the previous one.
 """
@@ -17,6 +17,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from textvae.files import atomic_write_json
 
 WEIGHTS_FILE = "model.weights.h5"
 RNG_FILE = "rng.npz"
@@ -41,11 +43,16 @@ def _seed_states(model):
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
-def save_checkpoint(model, root: str | Path, step: int, metrics: dict | None = None) -> Path:
+def checkpoint_path(root: str | Path, step: int) -> Path:
+    """Where the checkpoint of `step` lives: `root/ckpt-<step, 9 digits>`."""
+    return Path(root) / f"{PREFIX}{step:09d}"
+
+
+def save_checkpoint(model, root: str | Path, step: int) -> Path:
     """Writes `root/ckpt-<step>` atomically and returns its path."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"{PREFIX}{step:09d}"
+    final = checkpoint_path(root, step)
     tmp = root / f".{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -53,7 +60,6 @@ def save_checkpoint(model, root: str | Path, step: int, metrics: dict | None = N
     np.savez(tmp / RNG_FILE, *[np.asarray(v.numpy()) for v in _seed_states(model)])
     state = {
         "step": int(step),
-        "metrics": metrics or {},
         "sha256": {name: _sha256(tmp / name) for name in (WEIGHTS_FILE, RNG_FILE)},
     }
     (tmp / STATE_FILE).write_text(json.dumps(state, indent=1))
@@ -109,10 +115,7 @@ def best_checkpoint(root: str | Path) -> Path | None:
 
 
 def mark_best(root: str | Path, path: Path, metrics: dict) -> None:
-    pointer = Path(root) / BEST_POINTER
-    tmp = pointer.with_name(pointer.name + ".tmp")
-    tmp.write_text(json.dumps({"checkpoint": path.name, "metrics": metrics}, indent=1))
-    tmp.replace(pointer)
+    atomic_write_json(Path(root) / BEST_POINTER, {"checkpoint": path.name, "metrics": metrics})
 
 
 def best_metrics(root: str | Path) -> dict | None:

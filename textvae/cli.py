@@ -232,7 +232,7 @@ def cmd_plot(args) -> None:
 
 def cmd_demo(args) -> None:
     from textvae.demo import demo_config, show
-    from textvae.saving import load
+    from textvae.loading import load
     from textvae.train import train
 
     workdir = Path(args.workdir)
@@ -246,7 +246,7 @@ def cmd_demo(args) -> None:
 
 
 def _load(workdir: str):
-    from textvae.saving import load
+    from textvae.loading import load
 
     return load(workdir)
 

@@ -371,10 +371,9 @@ def config_to_dict(config: Config) -> dict[str, dict[str, Any]]:
 
 def save_config(config: Config, path: str | Path) -> None:
     """Writes the resolved config as YAML, atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
+    from textvae.files import atomic_write
+
+    atomic_write(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def diff_configs(a: Config, b: Config, sections: Sequence[str]) -> list[str]:

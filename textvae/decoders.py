@@ -288,21 +288,19 @@ def logits_of(decoder, features):
     return tf.cast(decoder.to_logits(features), tf.float32)
 
 
-def build_decoder(kind: str, vocab_size: int, latent_dim: int, *, embedding_dim: int, hidden_dim: int,
-                  num_layers: int, num_heads: int, feedforward_dim: int, max_positions: int,
-                  latent_injection: str, dropout: float, word_dropout: float, seed: int | None,
-                  name: str = "decoder"):
-    """The decoder named by `model.decoder` (lstm or transformer); a Transformer's width is embedding_dim."""
-    if kind == "lstm":
-        return LSTMDecoder(vocab_size, embedding_dim, hidden_dim, latent_dim, dropout=dropout,
-                           word_dropout=word_dropout, seed=seed, name=name)
-    if kind == "transformer":
+def build_decoder(spec, code_dim: int, name: str = "decoder"):
+    """The decoder named by `spec.decoder` (lstm or transformer), conditioned on a latent code
+    of `code_dim` (z, or M2's [z, onehot(y)]); a Transformer's width is embedding_dim."""
+    if spec.decoder == "lstm":
+        return LSTMDecoder(spec.vocab_size, spec.embedding_dim, spec.hidden_dim, code_dim, dropout=spec.dropout,
+                           word_dropout=spec.word_dropout, seed=spec.seed, name=name)
+    if spec.decoder == "transformer":
         return TransformerDecoder(
-            vocab_size, embedding_dim, latent_dim, num_layers=num_layers, num_heads=num_heads,
-            feedforward_dim=feedforward_dim, max_positions=max_positions,
-            latent_injection=latent_injection, dropout=dropout, word_dropout=word_dropout,
-            seed=seed, name=name)
-    raise ValueError(f"unknown decoder {kind!r}; choose lstm or transformer")
+            spec.vocab_size, spec.embedding_dim, code_dim, num_layers=spec.num_layers, num_heads=spec.num_heads,
+            feedforward_dim=spec.feedforward_dim, max_positions=spec.max_positions,
+            latent_injection=spec.latent_injection, dropout=spec.dropout, word_dropout=spec.word_dropout,
+            seed=spec.seed, name=name)
+    raise ValueError(f"unknown decoder {spec.decoder!r}; choose lstm or transformer")
 
 
 def _offset(seed: int | None, k: int) -> int | None:

@@ -52,7 +52,12 @@ def free_bits_kl(kl_per_dim: tf.Tensor, free_bits: float) -> tf.Tensor:
     Returns:
       Scalar: the clamped KL per sentence (used in the loss, never reported).
     """
-    mean_kl = tf.reduce_mean(kl_per_dim, axis=0)
+    return free_bits_floor(tf.reduce_mean(kl_per_dim, axis=0), free_bits)
+
+
+def free_bits_floor(mean_kl: tf.Tensor, free_bits: float) -> tf.Tensor:
+    """sum_d max(free_bits, mean_kl[d]) for (latent,) per-dimension mean KLs (the plain sum
+    when free_bits is 0): the one place the free-bits clamp is written."""
     if free_bits <= 0:
         return tf.reduce_sum(mean_kl)
     return tf.reduce_sum(tf.maximum(mean_kl, free_bits))

@@ -50,7 +50,7 @@ class LSTMEncoder(keras.layers.Layer):
         features = self.features(inputs, training=training)
         if self.to_posterior is None:  # latent_dim 0: features only
             return features
-        return posterior_head(self, features, training)
+        return posterior_head(self.to_posterior, features, self.loc_norm, self.bn_gamma, training)
 
     def features(self, inputs, training=False):
         """The LSTM state at the last real token: (batch, hidden_dim)."""
@@ -124,7 +124,7 @@ class TransformerEncoder(keras.layers.Layer):
         features = self.features(inputs, training=training)
         if self.to_posterior is None:  # latent_dim 0: features only
             return features
-        return posterior_head(self, features, training)
+        return posterior_head(self.to_posterior, features, self.loc_norm, self.bn_gamma, training)
 
     def features(self, inputs, training=False):
         """The pooled final states: (batch, width)."""
@@ -168,25 +168,28 @@ def posterior_layers(latent_dim: int, bn_gamma: float):
     return to_posterior, loc_norm
 
 
-def posterior_head(encoder, features, training):
-    """features (batch, d) -> (loc, scale) through `encoder.to_posterior` and BN-VAE's `loc_norm`."""
+def posterior_head(to_posterior, features, loc_norm=None, bn_gamma: float = 0.0, training=False):
+    """features (batch, d) -> (loc, scale), each (batch, latent), through the Dense layer
+    `to_posterior` (loc and log-variance) and, for BN-VAE, `loc_norm` scaled by bn_gamma.
+    M2's q(z|x, y) uses the same head on [features, onehot(y)]."""
     # q(z|x) is computed in float32 whatever the compute dtype (mixed precision)
-    loc, logvar = tf.split(tf.cast(encoder.to_posterior(features), tf.float32), 2, axis=-1)
-    if encoder.loc_norm is not None:
-        loc = encoder.bn_gamma * tf.cast(encoder.loc_norm(loc, training=training), tf.float32)
+    loc, logvar = tf.split(tf.cast(to_posterior(features), tf.float32), 2, axis=-1)
+    if loc_norm is not None:
+        loc = bn_gamma * tf.cast(loc_norm(loc, training=training), tf.float32)
     scale = tf.exp(0.5 * tf.clip_by_value(logvar, *LOGVAR_RANGE))
     return loc, scale
 
 
-def build_encoder(kind: str, vocab_size: int, latent_dim: int, *, embedding_dim: int, hidden_dim: int,
-                  num_layers: int, num_heads: int, feedforward_dim: int, max_positions: int,
-                  pooling: str, dropout: float, bn_gamma: float, name: str = "encoder"):
-    """The encoder named by `model.encoder` (lstm or transformer); a Transformer's width is embedding_dim."""
-    if kind == "lstm":
-        return LSTMEncoder(vocab_size, embedding_dim, hidden_dim, latent_dim, bn_gamma=bn_gamma, name=name)
-    if kind == "transformer":
+def build_encoder(spec, latent_dim: int, name: str = "encoder"):
+    """The encoder named by `spec.encoder` (lstm or transformer) with a posterior head of
+    `latent_dim` (0: features only, as M2 uses it); a Transformer's width is embedding_dim."""
+    bn_gamma = spec.bn_gamma if latent_dim else 0.0
+    if spec.encoder == "lstm":
+        return LSTMEncoder(spec.vocab_size, spec.embedding_dim, spec.hidden_dim, latent_dim, bn_gamma=bn_gamma,
+                           name=name)
+    if spec.encoder == "transformer":
         return TransformerEncoder(
-            vocab_size, embedding_dim, latent_dim, num_layers=num_layers, num_heads=num_heads,
-            feedforward_dim=feedforward_dim, max_positions=max_positions, pooling=pooling,
-            dropout=dropout, bn_gamma=bn_gamma, name=name)
-    raise ValueError(f"unknown encoder {kind!r}; choose lstm or transformer")
+            spec.vocab_size, spec.embedding_dim, latent_dim, num_layers=spec.num_layers, num_heads=spec.num_heads,
+            feedforward_dim=spec.feedforward_dim, max_positions=spec.max_positions, pooling=spec.pooling,
+            dropout=spec.dropout, bn_gamma=bn_gamma, name=name)
+    raise ValueError(f"unknown encoder {spec.encoder!r}; choose lstm or transformer")

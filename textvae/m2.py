@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from textvae import distributions
+from textvae.base import LatentTextModel, sequence_nll, split_batch
 from textvae.data import DataError
 from textvae.decoders import build_decoder
-from textvae.distribute import SkipSymbolicBuild, replica_scale, step_logs
-from textvae.decoding import DecodeOptions, generate_ids, strip_special
-from textvae.encoders import LOGVAR_RANGE, build_encoder
-from textvae.model import TextInput, sequence_nll, split_batch
+from textvae.encoders import build_encoder, posterior_head
 from textvae.semisupervised import UNLABELLED
+from textvae.spec import ModelSpec
 
 
 @keras.saving.register_keras_serializable(package="textvae")
-class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
+class M2VAE(LatentTextModel):
     """The M2 model: the class label is a latent variable, observed for some sentences.
 
     Generative story: y ~ p(y) (uniform, or the labelled class frequencies);
@@ -39,93 +38,40 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
     the same weights (1 for labelled rows, q(y|x) for enumerated ones).
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        num_classes: int,
-        latent_dim: int = 32,
-        embedding_dim: int = 256,
-        hidden_dim: int = 512,
-        encoder: str = "lstm",
-        decoder: str = "lstm",
-        dropout: float = 0.0,
-        word_dropout: float = 0.0,
-        seed: int | None = None,
-        num_layers: int = 2,
-        num_heads: int = 4,
-        feedforward_dim: int = 1024,
-        max_positions: int = 128,
-        pooling: str = "mean",
-        latent_injection: str = "both",
-        class_log_prior: Sequence[float] | None = None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
+    def __init__(self, spec: ModelSpec, classes: Sequence[str], class_log_prior: Sequence[float] | None = None,
+                 **kwargs):
+        super().__init__(spec, **kwargs)
+        num_classes = len(classes)
         if num_classes < 2:
             raise ValueError(f"M2 needs at least 2 classes, got {num_classes}")
-        if latent_dim < 1:
+        if spec.latent_dim < 1:
             raise ValueError("M2 needs model.latent_dim >= 1")
-        shape = dict(embedding_dim=embedding_dim, hidden_dim=hidden_dim, num_layers=num_layers,
-                     num_heads=num_heads, feedforward_dim=feedforward_dim, max_positions=max_positions,
-                     dropout=dropout)
-        self.encoder = build_encoder(encoder, vocab_size, 0, pooling=pooling, bn_gamma=0.0, **shape)
+        self.encoder = build_encoder(spec, 0)  # features only: q(y|x) and q(z|x, y) read them
         features = self.encoder.feature_dim
         self.classifier_hidden = keras.layers.Dense(features, activation="tanh", name="classifier_hidden")
-        self.classifier_dropout = keras.layers.Dropout(dropout, seed=seed, name="classifier_dropout")
+        self.classifier_dropout = keras.layers.Dropout(spec.dropout, seed=spec.seed, name="classifier_dropout")
         self.classifier_logits = keras.layers.Dense(num_classes, name="classifier_logits")
-        self.to_posterior = keras.layers.Dense(2 * latent_dim, name="to_posterior")
+        self.to_posterior = keras.layers.Dense(2 * spec.latent_dim, name="to_posterior")
         # the decoder sees [z, onehot(y)] as its latent code
-        self.decoder = build_decoder(decoder, vocab_size, latent_dim + num_classes,
-                                     latent_injection=latent_injection, word_dropout=word_dropout,
-                                     seed=seed, **shape)
-        self.noise_seed = keras.random.SeedGenerator(seed)
+        self.decoder = build_decoder(spec, spec.latent_dim + num_classes)
 
         if class_log_prior is None:
             class_log_prior = [-float(np.log(num_classes))] * num_classes
         if len(class_log_prior) != num_classes:
             raise ValueError(f"class_log_prior has {len(class_log_prior)} entries for {num_classes} classes")
-        self.class_log_prior = [float(v) for v in class_log_prior]
-        self.vocab_size = vocab_size
+        self.classes = [str(c) for c in classes]
         self.num_classes = num_classes
-        self.latent_dim = latent_dim
-        self.embedding_dim = embedding_dim
-        self.hidden_dim = hidden_dim
-        self.encoder_type = encoder
-        self.decoder_type = decoder
-        self.dropout = dropout
-        self.word_dropout = word_dropout
-        self.seed = seed
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.feedforward_dim = feedforward_dim
-        self.max_positions = max_positions
-        self.pooling = pooling
-        self.latent_injection = latent_injection
-        self.tokenizer = None
-        self.classes: list[str] = [str(c) for c in range(num_classes)]
-        self.kl_weight_fn: Callable = lambda step: tf.constant(1.0)
-        self.free_bits = 0.0
+        self.class_log_prior = [float(v) for v in class_log_prior]
         self.alpha = 1.0
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            vocab_size=self.vocab_size, num_classes=self.num_classes, latent_dim=self.latent_dim,
-            embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim, encoder=self.encoder_type,
-            decoder=self.decoder_type, dropout=self.dropout, word_dropout=self.word_dropout, seed=self.seed,
-            num_layers=self.num_layers, num_heads=self.num_heads, feedforward_dim=self.feedforward_dim,
-            max_positions=self.max_positions, pooling=self.pooling, latent_injection=self.latent_injection,
-            class_log_prior=self.class_log_prior,
-        )
+        config.update(classes=self.classes, class_log_prior=self.class_log_prior)
         return config
 
-    def compile(self, optimizer="adam", kl_weight_fn: Callable | None = None, free_bits: float = 0.0,
-                alpha: float = 1.0, **kwargs):
+    def compile(self, optimizer="adam", kl_weight_fn=None, free_bits: float = 0.0, alpha: float = 1.0, **kwargs):
         """Keras compile plus the KL schedule, free bits and the classification weight alpha."""
-        super().compile(optimizer=optimizer, **kwargs)
-        if kl_weight_fn is not None:
-            self.kl_weight_fn = kl_weight_fn
-        self.free_bits = float(free_bits)
+        super().compile(optimizer, kl_weight_fn=kl_weight_fn, free_bits=free_bits, **kwargs)
         self.alpha = float(alpha)
 
     # -- the pieces ---------------------------------------------------------
@@ -143,9 +89,7 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
     def posterior_params(self, features, labels):
         """q(z|x, y): features (n, d), labels (n,) int -> (loc, scale), each (n, latent)."""
         onehot = tf.one_hot(labels, self.num_classes, dtype=features.dtype)
-        params = tf.cast(self.to_posterior(tf.concat([features, onehot], axis=-1)), tf.float32)
-        loc, logvar = tf.split(params, 2, axis=-1)
-        return loc, tf.exp(0.5 * tf.clip_by_value(logvar, *LOGVAR_RANGE))
+        return posterior_head(self.to_posterior, tf.concat([features, onehot], axis=-1))
 
     def decoder_code(self, z, labels):
         """The decoder's latent code [z, onehot(y)]: (n, latent + num_classes)."""
@@ -166,7 +110,7 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
         """-log p(x|y,z), KL per dimension and logits for the (row, label) pairs given."""
         loc, scale = self.posterior_params(tf.gather(features, rows), labels)
         if noise is None:
-            noise = keras.random.normal(tf.shape(loc), seed=self.noise_seed)
+            noise = self.posterior_noise(loc)
         z = loc + scale * noise
         decoder_inputs = {k: tf.gather(v, rows) for k, v in views["decoder"].items()}
         logits = self.decoder(decoder_inputs, self.decoder_code(z, labels), training=training)
@@ -177,7 +121,7 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
             "logits": logits,
         }
 
-    def objective(self, inputs, training=False, beta=1.0, noise=None):
+    def objective(self, inputs, training: bool = False, beta=1.0, noise=None) -> dict:
         """The M2 loss of a mixed batch (labels -1 mark unlabelled sentences).
 
         Args:
@@ -213,7 +157,7 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
         log_prior = tf.gather(tf.constant(self.class_log_prior), ys)
         n = tf.cast(batch, tf.float32)
         weighted_kl = tf.reduce_sum(weights[:, None] * terms["kl_per_dim"], axis=0) / n  # (latent,)
-        kl_term = tf.reduce_sum(tf.maximum(weighted_kl, self.free_bits))
+        kl_term = distributions.free_bits_floor(weighted_kl, self.free_bits)
         kl_rows = tf.reduce_sum(terms["kl_per_dim"], axis=1)
         row_loss = terms["reconstruction"] - log_prior
         entropy = -tf.reduce_sum(q_unl * tf.gather(log_q, unl_rows), axis=1)  # (n_unl,)
@@ -226,46 +170,32 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
         per_sentence = tf.math.unsorted_segment_sum(per_row, rows, batch)
         per_sentence -= tf.scatter_nd(unl_rows[:, None], entropy, [batch])
         class_bounds = tf.transpose(tf.reshape((row_loss + kl_rows)[n_lab:], [self.num_classes, n_unl]))
+        predicted = tf.argmax(class_logits, axis=-1, output_type=tf.int32)
+        correct = tf.reduce_sum(tf.cast(is_labelled & (predicted == labels), tf.float32))
+        reconstruction = tf.reduce_sum(weights * terms["reconstruction"]) / n
+        classification = tf.reduce_sum(cross_entropy) / tf.maximum(tf.cast(n_lab, tf.float32), 1.0)
+        mean_entropy = tf.reduce_sum(entropy) / tf.maximum(tf.cast(n_unl, tf.float32), 1.0)
+        mean_kl = tf.reduce_sum(weights * kl_rows) / n
         return {
             "loss": loss,
-            "reconstruction": tf.reduce_sum(weights * terms["reconstruction"]) / n,
-            "kl": tf.reduce_sum(weights * kl_rows) / n,
-            "classification": tf.reduce_sum(cross_entropy) / tf.maximum(tf.cast(n_lab, tf.float32), 1.0),
-            "entropy": tf.reduce_sum(entropy) / tf.maximum(tf.cast(n_unl, tf.float32), 1.0),
+            "reconstruction": reconstruction,
+            "kl": mean_kl,
+            "classification": classification,
+            "entropy": mean_entropy,
             "labelled": tf.cast(n_lab, tf.float32),
             "per_sentence": per_sentence,
             "class_logits": class_logits,
             "class_bounds": class_bounds,
+            "logs": {"reconstruction": reconstruction, "kl": mean_kl, "classification": classification,
+                     "entropy": mean_entropy, "labelled_accuracy": correct / tf.maximum(tf.cast(n_lab, tf.float32), 1.0)},
         }
-
-    def train_step(self, data):
-        beta = self.kl_weight_fn(self.optimizer.iterations)
-        with tf.GradientTape() as tape:
-            out = self.objective(data, training=True, beta=beta)
-            scaled = self.optimizer.scale_loss(out["loss"] * replica_scale())
-        gradients = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply(gradients, self.trainable_variables)
-        labels = tf.cast(data["labels"], tf.int32)
-        is_labelled = labels != UNLABELLED
-        predicted = tf.argmax(out["class_logits"], axis=-1, output_type=tf.int32)
-        correct = tf.reduce_sum(tf.cast(is_labelled & (predicted == labels), tf.float32))
-        return step_logs({
-            "loss": out["loss"], "reconstruction": out["reconstruction"], "kl": out["kl"], "kl_weight": beta,
-            "classification": out["classification"], "entropy": out["entropy"],
-            "labelled_accuracy": correct / tf.maximum(out["labelled"], 1.0),
-            "tokens": tf.reduce_sum(tf.cast(data["padding_mask"][:, 1:], tf.float32)) / replica_scale(),
-            "sentences": tf.cast(tf.shape(labels)[0], tf.float32) / replica_scale(),
-        })
 
     def validation_metrics(self, valid, batch_size: int) -> dict:
         """Label-free bound (as `elbo`, for model selection) and accuracy on a LabelledCorpus."""
-        from textvae.m2_metrics import evaluate_m2
+        from textvae.evaluation.classification import evaluate_m2
 
         result = evaluate_m2(self, valid, batch_size)
         return {key: result[key] for key in ("elbo", "accuracy", "macro_f1", "generative_accuracy")}
-
-    def reinitialize_decoder(self, seed: int) -> None:
-        raise ValueError("train.pretrain_steps is not supported for M2")
 
     # -- public API on strings ----------------------------------------------
 
@@ -279,23 +209,14 @@ class M2VAE(TextInput, SkipSymbolicBuild, keras.Model):
         """q(y|x): (n, num_classes) class probabilities, columns in `self.classes` order."""
         return tf.nn.softmax(self.class_logits(self._batch(sentences))).numpy()
 
-    @tf.function(reduce_retracing=True)
-    def _generate(self, code, options, seed):
-        return generate_ids(self.decoder, code, options, seed)
-
     def generate(self, z, labels, seed: int = 0, **options) -> list[dict]:
         """Decodes z (n, latent) with class ids (n,): n dicts {"text", "score", "length"}."""
-        tokenizer = self._require_tokenizer()
-        z = tf.convert_to_tensor(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
-        code = self.decoder_code(z, tf.constant(np.asarray(labels, np.int32)))
-        out = self._generate(code, DecodeOptions(**options), tf.constant([seed, 0]))
-        rows = strip_special(out["ids"].numpy())
-        return [{"text": tokenizer.decode(row), "score": float(score), "length": len(row)}
-                for row, score in zip(rows, out["scores"].numpy())]
+        code = self.decoder_code(self._as_latent(z), tf.constant(np.asarray(labels, np.int32)))
+        return self._generate_from_code(code, seed, options)
 
     def sample(self, n: int, label: str, seed: int = 0, **options) -> list[str]:
         """n sentences of class `label`: z from the prior (seeded), decoded given y."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
+        z = self.sample_prior(n, seed)
         return [g["text"] for g in self.generate(z, [self.label_id(label)] * n, seed=seed, **options)]
 
     def transfer(self, sentences: Sequence[str], to_label: str, **options) -> list[dict]:

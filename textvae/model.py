@@ -2,64 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from textvae import distributions, latent
-from textvae.data import pad_batch
+from textvae.base import LatentTextModel, sequence_nll, split_batch
 from textvae.decoders import build_decoder
-from textvae.distribute import SkipSymbolicBuild, replica_scale, step_logs
-from textvae.decoding import DecodeOptions, generate_ids, strip_special
 from textvae.encoders import build_encoder
-from textvae.softmax import sampled_sequence_nll
-from textvae.tokenizer import BOS_ID, EOS_ID
-
-
-def split_batch(batch):
-    """Splits `[BOS, w_1..w_n, EOS]` batches into encoder, decoder and target views.
-
-    Args:
-      batch: {"token_ids", "padding_mask"}, each (batch, time + 1).
-    Returns:
-      dict of `encoder` and `decoder` inputs ({"token_ids", "padding_mask"}, each
-      (batch, time)), `targets` (batch, time) int32 and `target_mask` (batch, time) float32.
-    """
-    ids, mask = batch["token_ids"], batch["padding_mask"]
-    return {
-        "encoder": {"token_ids": ids[:, 1:], "padding_mask": mask[:, 1:]},
-        "decoder": {"token_ids": ids[:, :-1], "padding_mask": mask[:, :-1]},
-        "targets": ids[:, 1:],
-        "target_mask": tf.cast(mask[:, 1:], tf.float32),
-    }
-
-
-def sequence_nll(logits, targets, mask):
-    """-log p of each sequence: (batch, time, vocab) logits, (batch, time) targets and mask -> (batch,)."""
-    token_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
-    return tf.reduce_sum(token_nll * mask, axis=1)
-
-
-class TextInput:
-    """Strings in: the tokenizer attached by `textvae.load` or training, and padded batches."""
-
-    def _require_tokenizer(self):
-        if self.tokenizer is None:
-            raise ValueError("this model has no tokenizer attached; load it with textvae.load(workdir)")
-        return self.tokenizer
-
-    def _batch(self, sentences: Sequence[str]):
-        """Sentences -> {"token_ids", "padding_mask"}, each (n, longest + 2), `[BOS .. EOS]`."""
-        tokenizer = self._require_tokenizer()
-        if isinstance(sentences, str):
-            raise TypeError("pass a list of sentences, not a single string")
-        return pad_batch([np.asarray([BOS_ID, *tokenizer.encode(s), EOS_ID], np.int32) for s in sentences])
+from textvae.sampled_softmax import sampled_sequence_nll
+from textvae.spec import ModelSpec
+from textvae.tokenizer import BOS_ID
 
 
 @keras.saving.register_keras_serializable(package="textvae")
-class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
+class SentenceVAE(LatentTextModel):
     """Sentence VAE with a Normal posterior and an autoregressive decoder.
 
     Generative story: z ~ p(z) = N(0, I); x_t ~ p(x_t | x_<t, z) for t = 1..n+1,
@@ -69,84 +28,22 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
         E_q[log p(x|z)] - beta(step) * KL(q(z|x) || p(z)),
     with one reparameterised sample of z; with free bits lambda > 0 the KL term is
     sum_d max(lambda, mean_batch KL_d). Logged `kl` is always the true KL.
+    `spec.latent_dim` 0 makes the model its decoder alone: a language model.
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        latent_dim: int = 32,
-        embedding_dim: int = 256,
-        hidden_dim: int = 512,
-        encoder: str = "lstm",
-        decoder: str = "lstm",
-        dropout: float = 0.0,
-        word_dropout: float = 0.0,
-        bn_gamma: float = 0.0,
-        seed: int | None = None,
-        num_layers: int = 2,
-        num_heads: int = 4,
-        feedforward_dim: int = 1024,
-        max_positions: int = 128,
-        pooling: str = "mean",
-        latent_injection: str = "both",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        shape = dict(embedding_dim=embedding_dim, hidden_dim=hidden_dim, num_layers=num_layers,
-                     num_heads=num_heads, feedforward_dim=feedforward_dim, max_positions=max_positions,
-                     dropout=dropout)
-        # latent_dim 0 makes the model the decoder alone: a language model baseline.
-        self.encoder = (
-            build_encoder(encoder, vocab_size, latent_dim, pooling=pooling, bn_gamma=bn_gamma, **shape)
-            if latent_dim > 0 else None
-        )
-        self.decoder = build_decoder(decoder, vocab_size, latent_dim, latent_injection=latent_injection,
-                                     word_dropout=word_dropout, seed=seed, **shape)
-        self.noise_seed = keras.random.SeedGenerator(seed)
-
-        self.vocab_size = vocab_size
-        self.latent_dim = latent_dim
-        self.embedding_dim = embedding_dim
-        self.hidden_dim = hidden_dim
-        self.encoder_type = encoder
-        self.decoder_type = decoder
-        self.dropout = dropout
-        self.word_dropout = word_dropout
-        self.bn_gamma = bn_gamma
-        self.seed = seed
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.feedforward_dim = feedforward_dim
-        self.max_positions = max_positions
-        self.pooling = pooling
-        self.latent_injection = latent_injection
-        self.tokenizer = None  # attached by `textvae.load` / training
-        self.kl_weight_fn: Callable = lambda step: tf.constant(1.0)
-        self.free_bits = 0.0
+    def __init__(self, spec: ModelSpec, **kwargs):
+        super().__init__(spec, **kwargs)
+        self.encoder = build_encoder(spec, spec.latent_dim) if spec.latent_dim > 0 else None
+        self.decoder = build_decoder(spec, spec.latent_dim)
         self.sampled_softmax = 0
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            vocab_size=self.vocab_size, latent_dim=self.latent_dim,
-            embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim,
-            encoder=self.encoder_type, decoder=self.decoder_type,
-            dropout=self.dropout, word_dropout=self.word_dropout, bn_gamma=self.bn_gamma, seed=self.seed,
-            num_layers=self.num_layers, num_heads=self.num_heads, feedforward_dim=self.feedforward_dim,
-            max_positions=self.max_positions, pooling=self.pooling, latent_injection=self.latent_injection,
-        )
-        return config
 
     # -- training -----------------------------------------------------------
 
-    def compile(self, optimizer="adam", kl_weight_fn: Callable | None = None, free_bits: float = 0.0,
-                sampled_softmax: int = 0, **kwargs):
-        """Keras compile plus the KL schedule (a function of the optimizer step), free bits
-        and the number of sampled-softmax candidates for training (0: exact softmax)."""
-        super().compile(optimizer=optimizer, **kwargs)
-        if kl_weight_fn is not None:
-            self.kl_weight_fn = kl_weight_fn
-        self.free_bits = float(free_bits)
+    def compile(self, optimizer="adam", kl_weight_fn=None, free_bits: float = 0.0, sampled_softmax: int = 0,
+                **kwargs):
+        """Keras compile plus the KL schedule, free bits and the number of sampled-softmax
+        candidates for training (0: exact softmax)."""
+        super().compile(optimizer, kl_weight_fn=kl_weight_fn, free_bits=free_bits, **kwargs)
         if not 0 <= sampled_softmax < self.vocab_size:
             raise ValueError(f"sampled_softmax must be in [0, vocab_size={self.vocab_size}), got {sampled_softmax}")
         self.sampled_softmax = int(sampled_softmax)
@@ -170,7 +67,7 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
         """(loc, scale, z), each (batch, latent): z = loc + scale * noise."""
         loc, scale = self.posterior_params(inputs, training=training)
         if noise is None:
-            noise = keras.random.normal(tf.shape(loc), seed=self.noise_seed)
+            noise = self.posterior_noise(loc)
         # Keras casts call arguments to the compute dtype; q(z|x) stays float32
         return loc, scale, loc + scale * tf.cast(noise, loc.dtype)
 
@@ -206,7 +103,7 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
         """Per-sentence loss terms.
 
         With `training` and `sampled_softmax` > 0 the reconstruction is the
-        sampled-softmax loss (textvae.softmax); otherwise the exact -log p(x|z).
+        sampled-softmax loss (textvae.sampled_softmax); otherwise the exact -log p(x|z).
 
         Returns:
           {"reconstruction": (batch,) -log p(x|z) in nats, "kl_per_dim": (batch, latent),
@@ -230,9 +127,16 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
             "tokens": tf.reduce_sum(views["target_mask"]),
         }
 
+    def objective(self, batch, training: bool = False, beta=1.0, noise=None) -> dict:
+        """The annealed negative ELBO of a batch, with free bits on the KL."""
+        terms = self.loss_terms(batch, training=training, noise=noise)
+        reconstruction = tf.reduce_mean(terms["reconstruction"])
+        loss = reconstruction + beta * distributions.free_bits_kl(terms["kl_per_dim"], self.free_bits)
+        return {"loss": loss, "logs": {"reconstruction": reconstruction, "kl": tf.reduce_mean(terms["kl"])}}
+
     def validation_metrics(self, valid, batch_size: int) -> dict:
         """The validation record (ELBO terms) on an EncodedCorpus; `elbo` picks the best checkpoint."""
-        from textvae.metrics import evaluate_elbo
+        from textvae.evaluation.estimators import evaluate_elbo
 
         return evaluate_elbo(self, valid, batch_size)
 
@@ -244,36 +148,12 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
         fresh({"token_ids": tf.constant([[BOS_ID]]), "padding_mask": tf.constant([[True]])}, z)
         self.decoder.set_weights(fresh.get_weights())
 
-    def train_step(self, data):
-        beta = self.kl_weight_fn(self.optimizer.iterations)
-        with tf.GradientTape() as tape:
-            terms = self.loss_terms(data, training=True)
-            reconstruction = tf.reduce_mean(terms["reconstruction"])
-            loss = reconstruction + beta * distributions.free_bits_kl(terms["kl_per_dim"], self.free_bits)
-            # scale_loss: dynamic loss scaling under mixed_float16 (identity otherwise)
-            scaled = self.optimizer.scale_loss(loss * replica_scale())
-        gradients = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply(gradients, self.trainable_variables)
-        return step_logs({
-            "loss": loss,
-            "reconstruction": reconstruction,
-            "kl": tf.reduce_mean(terms["kl"]),
-            "kl_weight": beta,
-            # replicas' values are averaged: scaled up, the counts are global totals
-            "tokens": terms["tokens"] / replica_scale(),
-            "sentences": tf.cast(tf.shape(data["token_ids"])[0], tf.float32) / replica_scale(),
-        })
-
     # -- public API on strings ----------------------------------------------
 
     def encode(self, sentences: Sequence[str]):
         """Posterior q(z|x): a `tfd.Independent(Normal)`, batch (n,), event (latent_dim,)."""
         loc, scale = self.posterior_params(self._batch(sentences))
         return distributions.posterior(loc, scale)
-
-    @tf.function(reduce_retracing=True)
-    def _generate(self, z, options, seed):
-        return generate_ids(self.decoder, z, options, seed)
 
     def generate(self, z, seed: int = 0, **options) -> list[dict]:
         """Decodes latent codes, returning text and scores.
@@ -286,13 +166,7 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
         Returns:
           n dicts {"text", "score": log p(output | z) in nats, "length": tokens before EOS}.
         """
-        tokenizer = self._require_tokenizer()
-        opts = DecodeOptions(**options)
-        z = tf.convert_to_tensor(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
-        out = self._generate(z, opts, tf.constant([seed, 0]))
-        rows = strip_special(out["ids"].numpy())
-        return [{"text": tokenizer.decode(row), "score": float(score), "length": len(row)}
-                for row, score in zip(rows, out["scores"].numpy())]
+        return self._generate_from_code(self._as_latent(z), seed, options)
 
     def decode(self, z, seed: int = 0, **options) -> list[str]:
         """Decodes latent codes (n, latent_dim) to n sentences; options as in `generate`."""
@@ -303,10 +177,6 @@ class SentenceVAE(TextInput, SkipSymbolicBuild, keras.Model):
         q = self.encode(sentences)
         z = q.sample(seed=tf.constant([seed, 1])) if sample else q.mean()
         return self.decode(z, seed=seed, **options)
-
-    def sample_prior(self, n: int, seed: int = 0) -> np.ndarray:
-        """(n, latent_dim) draws from p(z), seeded."""
-        return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
 
     def sample(self, n: int, seed: int = 0, **options) -> list[str]:
         """Decodes n draws of z from the prior (seeded)."""

@@ -91,18 +91,18 @@ def plot_run(workdir: str | Path, data: str | Path | None = None, label_field: s
     posterior depends on the label)."""
     import dataclasses
 
-    from textvae.config import load_config
     from textvae.data import encode_corpus, evaluation_batches, read_corpus
     from textvae.distributions import kl_per_dimension
-    from textvae.saving import load
+    from textvae.loading import load_run
+    from textvae.rundir import RunDir
 
-    workdir = Path(workdir)
-    written = [plot_training_curves(workdir / "metrics.jsonl", workdir / "plots" / "training.png")]
-    config = load_config(workdir / "config.yaml")
+    run = RunDir(workdir)
+    written = [plot_training_curves(run.metrics_path, run.plots_dir / "training.png")]
+    config = run.read_config()
     path = data or config.data.valid
     if not path or config.m2.enabled:
         return written
-    model = load(workdir)
+    model = load_run(run, config)
     data_config = config.data if label_field is None else dataclasses.replace(config.data, label_field=label_field)
     corpus = read_corpus(path, data_config)
     texts = corpus.texts[:max_sentences]
@@ -118,7 +118,7 @@ def plot_run(workdir: str | Path, data: str | Path | None = None, label_field: s
     loc_all = np.empty_like(loc_sorted)
     loc_all[order] = loc_sorted
     kl = kl_per_dimension(loc_sorted, scale_sorted).numpy().mean(axis=0)
-    written.append(plot_kl_per_dimension(kl, workdir / "plots" / "kl_per_dimension.png"))
+    written.append(plot_kl_per_dimension(kl, run.plots_dir / "kl_per_dimension.png"))
     if model.latent_dim > 0:
-        written.append(plot_posterior_pca(loc_all, workdir / "plots" / "posterior_pca.png", labels))
+        written.append(plot_posterior_pca(loc_all, run.plots_dir / "posterior_pca.png", labels))
     return written

@@ -9,8 +9,6 @@ function of (seed, step), so resumed runs see the same batches.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -127,13 +125,11 @@ class SemiSupervisedData:
     valid: LabelledCorpus
 
 
-LABELS_FILE = "labels.json"
-
-
-def prepare_semi_supervised_data(config, workdir: Path, log, write: bool = True) -> SemiSupervisedData:
+def prepare_semi_supervised_data(config, run, log, write: bool = True) -> SemiSupervisedData:
     """Reads the labelled, unlabelled and validation corpora, draws the labelled set,
     trains (or reloads) the tokenizer and encodes everything. With `write`, saves
-    labels.json (classes, p(y)), the tokenizer and data_stats.json to `workdir`.
+    labels.json (classes, p(y)), the tokenizer and data_stats.json to the run directory
+    (a `textvae.rundir.RunDir`).
     """
     from textvae.config import ConfigError
     from textvae.data import encode_corpus, read_corpus
@@ -162,18 +158,17 @@ def prepare_semi_supervised_data(config, workdir: Path, log, write: bool = True)
     valid_source = read_corpus(data.valid, data)
     valid_ids = label_ids(valid_source.labels, classes, data.valid)
 
-    labels_path = workdir / LABELS_FILE
-    if labels_path.is_file():
-        saved = json.loads(labels_path.read_text(encoding="utf-8"))["classes"]
-        if saved != classes:
-            raise ConfigError(f"{workdir} was trained with classes {saved}; this config gives {classes}")
+    workdir = run.path
+    saved = run.read_labels()
+    if saved is not None and saved["classes"] != classes:
+        raise ConfigError(f"{workdir} was trained with classes {saved['classes']}; this config gives {classes}")
     counts = np.bincount(all_ids[chosen], minlength=len(classes))
     if config.m2.class_prior == "labelled":
         class_log_prior = np.log(counts / counts.sum()).tolist()
     else:
         class_log_prior = [-float(np.log(len(classes)))] * len(classes)
     if write:
-        _write_json(labels_path, {"classes": classes, "class_log_prior": class_log_prior})
+        run.write_labels(classes, class_log_prior)
 
     try:
         tokenizer = load_tokenizer(workdir)
@@ -189,23 +184,6 @@ def prepare_semi_supervised_data(config, workdir: Path, log, write: bool = True)
              "truncated": labelled.encoded.truncated + unlabelled.truncated + valid.encoded.truncated,
              "vocab_size": tokenizer.vocab_size, "max_length": data.max_length}
     if write:
-        _write_json(workdir / "data_stats.json", stats)
+        run.write_data_stats(stats)
     log(f"data: {stats}")
     return SemiSupervisedData(tokenizer, classes, class_log_prior, labelled, unlabelled, valid)
-
-
-def read_labels_file(workdir: Path) -> dict:
-    """labels.json of an M2 run: {"classes", "class_log_prior"}."""
-    path = Path(workdir) / LABELS_FILE
-    if not path.is_file():
-        raise DataError(f"{workdir}: an M2 run without {LABELS_FILE}")
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(saved, dict) or not isinstance(saved.get("classes"), list):
-        raise DataError(f"{path}: expected an object with a list of classes")
-    return saved
-
-
-def _write_json(path: Path, value) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1), encoding="utf-8")
-    tmp.replace(path)

@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import sentencepiece as spm
 
 from textvae.config import TokenizerConfig
+from textvae.files import atomic_write
 
 PAD_ID = 0
 UNK_ID = 1
@@ -52,7 +53,7 @@ class WordTokenizer:
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / WORD_VOCAB_FILE
-        _atomic_write(path, ("\n".join(self.pieces[len(SPECIAL_TOKENS):]) + "\n").encode("utf-8"))
+        atomic_write(path, ("\n".join(self.pieces[len(SPECIAL_TOKENS):]) + "\n").encode("utf-8"))
         return path
 
     @classmethod
@@ -97,7 +98,7 @@ class SentencePieceTokenizer:
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / SENTENCEPIECE_FILE
-        _atomic_write(path, self.model_proto)
+        atomic_write(path, self.model_proto)
         return path
 
     @classmethod
@@ -165,9 +166,3 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
         if (directory / name).is_file():
             return load_tokenizer_file(directory / name)
     raise TokenizerError(f"{directory}: no {SENTENCEPIECE_FILE} or {WORD_VOCAB_FILE} found")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)

@@ -1,38 +1,31 @@
 """train(config, workdir): prepare data, build, fit, checkpoint, resume.
 
-Run directory layout:
-  config.yaml          resolved config, written before step 0
-  tokenizer.model|.vocab
-  data_stats.json      corpus sizes, truncation and empty-line counts
-  metrics.jsonl        one JSON object per logging interval / validation run
-  tensorboard/         TensorBoard scalars
-  checkpoints/         ckpt-<step>/ (weights + optimizer + RNG), best.json
+What the run directory holds is `textvae.rundir`'s; the model is built by
+`textvae.building` (as loading builds it), and training adds the optimizer,
+the KL schedule and the input pipeline.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import signal
 import sys
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from textvae import checkpoints
+from textvae.building import build_model
 from textvae.callbacks import TrainingMonitor
-from textvae.config import Config, ConfigError, diff_configs, load_config, save_config
+from textvae.config import Config, ConfigError, diff_configs
 from textvae.data import EncodedCorpus, encode_corpus, read_corpus, split_holdout, training_batches
 from textvae.distribute import distributed_dataset, is_chief, make_strategy
-from textvae.model import SentenceVAE
+from textvae.rundir import RunDir
 from textvae.schedules import kl_weight
 from textvae.semisupervised import mixed_batches, prepare_semi_supervised_data
 from textvae.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
 
-CONFIG_FILE = "config.yaml"
 # Sections that fix the model's shape: a run directory cannot change them.
 FIXED_SECTIONS = ("model", "tokenizer")
 
@@ -52,17 +45,17 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def resolve_run_config(config: Config | None, workdir: Path) -> Config:
-    """The config of the run in `workdir`: a new one, or the saved one when resuming.
+def resolve_run_config(config: Config | None, run: RunDir) -> Config:
+    """The config of the run in `run`: a new one, or the saved one when resuming.
 
     Raises ConfigError if `config` changes the model or tokenizer of an existing run.
     """
-    saved_path = workdir / CONFIG_FILE
-    if not saved_path.is_file():
+    workdir = run.path
+    if not run.has_config():
         if config is None:
-            raise ConfigError(f"{workdir}: no {CONFIG_FILE} here; pass --config to start a new run")
+            raise ConfigError(f"{workdir}: no saved config here; pass --config to start a new run")
         return config
-    saved = load_config(saved_path)
+    saved = run.read_config()
     if config is None:
         return saved
     conflicts = diff_configs(saved, config, FIXED_SECTIONS)
@@ -82,9 +75,10 @@ def resolve_run_config(config: Config | None, workdir: Path) -> Config:
     return config
 
 
-def prepare_data(config: Config, workdir: Path, write: bool = True) -> PreparedData:
+def prepare_data(config: Config, run: RunDir, write: bool = True) -> PreparedData:
     """Reads the corpora, trains (or reloads) the tokenizer and encodes both splits;
-    with `write`, saves the tokenizer and data_stats.json in `workdir`."""
+    with `write`, saves the tokenizer and data_stats.json in the run directory."""
+    workdir = run.path
     train_corpus = read_corpus(config.data.train, config.data) if config.data.train else None
     if train_corpus is None:
         raise ConfigError("data.train is empty: set it to a corpus file")
@@ -108,7 +102,7 @@ def prepare_data(config: Config, workdir: Path, write: bool = True) -> PreparedD
         "vocab_size": tokenizer.vocab_size, "max_length": config.data.max_length,
     }
     if write:
-        (workdir / "data_stats.json").write_text(json.dumps(stats, indent=1))
+        run.write_data_stats(stats)
     log(f"data: {stats}")
     if train.truncated or valid.truncated:
         log(f"warning: truncated {train.truncated} train and {valid.truncated} valid sentences "
@@ -123,42 +117,8 @@ def pad_multiple(train_config) -> int:
     return 8 if train_config.jit_compile else 1
 
 
-@contextlib.contextmanager
-def dtype_policy(name: str):
-    """Layers constructed inside use the Keras dtype policy `name` (float32, mixed_float16, ...)."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def build_model(config: Config, vocab_size: int, labels: dict | None = None):
-    """A SentenceVAE from the `model` section (and the word dropout rate), or, with
-    m2.enabled, an M2VAE for `labels` ({"classes", "class_log_prior"} of labels.json)."""
-    m = config.model
-    shape = dict(
-        latent_dim=m.latent_dim, embedding_dim=m.embedding_dim, hidden_dim=m.hidden_dim,
-        encoder=m.encoder, decoder=m.decoder, dropout=m.dropout,
-        word_dropout=config.train.word_dropout, seed=config.train.seed,
-        num_layers=m.num_layers, num_heads=m.num_heads, feedforward_dim=m.feedforward_dim,
-        max_positions=config.data.max_length + 2, pooling=m.pooling, latent_injection=m.latent_injection,
-    )
-    with dtype_policy(config.train.precision):
-        if config.m2.enabled:
-            if labels is None:
-                raise ConfigError("an M2 model needs its classes (labels.json)")
-            from textvae.m2 import M2VAE
-
-            model = M2VAE(vocab_size, len(labels["classes"]), class_log_prior=labels["class_log_prior"], **shape)
-            model.classes = [str(c) for c in labels["classes"]]
-            return model
-        return SentenceVAE(vocab_size, bn_gamma=m.bn_gamma, **shape)
-
-
-def compile_model(model: SentenceVAE, config: Config) -> None:
-    """Adam with gradient clipping, the KL schedule and free bits; builds all variables."""
+def compile_model(model, config: Config) -> None:
+    """Adam with gradient clipping, the KL schedule and free bits; builds the optimizer."""
     optimizer = keras.optimizers.Adam(
         config.train.learning_rate, global_clipnorm=config.train.clip_norm or None
     )
@@ -180,8 +140,6 @@ def compile_model(model: SentenceVAE, config: Config) -> None:
         jit_compile=config.train.jit_compile,
         **extra,
     )
-    dummy = {"token_ids": np.array([[2, 4, 3]], np.int32), "padding_mask": np.ones((1, 3), bool)}
-    model(dummy)
     model.optimizer.build(model.trainable_variables)
 
 
@@ -196,28 +154,28 @@ def train(config: Config | None, workdir: str | Path) -> dict:
     Raises:
       TrainingDiverged: on a non-finite loss (the last good checkpoint stays).
     """
-    workdir = Path(workdir)
-    config = resolve_run_config(config, workdir)
+    run = RunDir(workdir)
+    workdir = run.path
+    config = resolve_run_config(config, run)
     # first: MultiWorkerMirroredStrategy must be set up before TensorFlow runs anything
     strategy = make_strategy(config.train.strategy)
     chief = is_chief(strategy)
     workdir.mkdir(parents=True, exist_ok=True)
     if chief:
-        save_config(config, workdir / CONFIG_FILE)
+        run.write_config(config)
     keras.utils.set_random_seed(config.train.seed)
 
     if config.m2.enabled:
         if config.train.pretrain_steps:
             raise ConfigError("train.pretrain_steps is not supported with m2.enabled")
-        data = prepare_semi_supervised_data(config, workdir, log, write=chief)
+        data = prepare_semi_supervised_data(config, run, log, write=chief)
         labels = {"classes": data.classes, "class_log_prior": data.class_log_prior}
     else:
-        data, labels = prepare_data(config, workdir, write=chief), None
+        data, labels = prepare_data(config, run, write=chief), None
     with strategy.scope():
-        model = build_model(config, data.tokenizer.vocab_size, labels)
-        model.tokenizer = data.tokenizer
+        model = build_model(config, data.tokenizer, labels)
         compile_model(model, config)
-        ckpt_root = workdir / "checkpoints"
+        ckpt_root = run.checkpoints_dir
         start = 0
         latest = checkpoints.latest_checkpoint(ckpt_root)
         if latest is not None:
@@ -225,7 +183,7 @@ def train(config: Config | None, workdir: str | Path) -> dict:
             # the optimizer state holds the learning rate: the config's value wins
             model.optimizer.learning_rate.assign(config.train.learning_rate)
             log(f"resumed from {latest} at step {start}")
-    monitor = TrainingMonitor(config.train, workdir, ckpt_root, data.valid, start, chief=chief)
+    monitor = TrainingMonitor(config.train, run, data.valid, start, chief=chief)
     if start < config.train.max_steps:
         batch_size, seed = config.train.batch_size, config.train.seed
         widths = dict(multiple=pad_multiple(config.train), max_width=config.data.max_length + 2)

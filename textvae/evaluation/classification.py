@@ -7,7 +7,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from textvae.metrics import _cached_function
+from textvae.evaluation.estimators import compiled_function
 from textvae.semisupervised import UNLABELLED, LabelledCorpus, labelled_evaluation_batches
 
 
@@ -39,7 +39,7 @@ def evaluate_m2(model, corpus: LabelledCorpus, batch_size: int = 64, seed: int =
        "elbo": mean label-free bound on log p(x) (one posterior sample per class,
        fixed seed), "elbo_ppl", "num_sentences", "num_words"}.
     """
-    objective = _cached_function(model, "_eval_objective",
+    objective = compiled_function(model, "_eval_objective",
                                  lambda batch, noise: model.objective(batch, training=False, noise=noise))
     rng = np.random.default_rng(seed)
     predicted, generative, truth, bound = [], [], [], 0.0

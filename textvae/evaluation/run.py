@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from textvae.config import ConfigError, load_config
+from textvae.config import ConfigError
 from textvae.data import encode_corpus, read_corpus
-from textvae.metrics import evaluate
-from textvae.saving import load
-from textvae.train import CONFIG_FILE
-
-EVAL_FILE = "eval.jsonl"
+from textvae.evaluation.estimators import evaluate
+from textvae.loading import load, load_run
+from textvae.rundir import RunDir
 
 
 def evaluate_run(
@@ -31,25 +28,24 @@ def evaluate_run(
 
     The corpus is read with the run's data settings (format, fields, lower-casing,
     max_length). The result (see `metrics.evaluate`, plus `split`, `data`,
-    `checkpoint`) is appended as one JSON line to `workdir/eval.jsonl`. With
+    `checkpoint`) is appended as one JSON line to the run's eval.jsonl. With
     `generation`, a "generation" entry adds reconstruction BLEU on the corpus,
     distinct-1/2 and self-BLEU of `num_samples` prior samples (greedy) and, given
     `lm_workdir` (a `model.latent_dim: 0` run), their forward perplexity under it.
     `jit_compile` scores the importance samples under XLA.
     """
-    workdir = Path(workdir)
-    model = load(workdir, checkpoint=checkpoint)
-    config = load_config(workdir / CONFIG_FILE)
+    run = RunDir(workdir)
+    config = run.read_config()
     path = data or config.data.test
     if not path:
         raise ConfigError("no evaluation data: pass --data FILE or set data.test in the run's config")
     if iw_samples < 1:
         raise ConfigError(f"--iw-samples must be at least 1, got {iw_samples}")
+    model = load_run(run, config, checkpoint)
     if config.m2.enabled:
         result = _evaluate_m2_run(model, config, path, batch_size, seed)
         result = {"split": split_name or Path(path).name, "data": str(path), "checkpoint": checkpoint, **result}
-        with open(workdir / EVAL_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(result) + "\n")
+        run.append_eval(result)
         return result
     corpus = read_corpus(path, config.data)
     texts = corpus.texts
@@ -61,14 +57,13 @@ def evaluate_run(
         "truncated": encoded.truncated, "jit_compile": jit_compile,
     }
     if generation:
-        from textvae.quality import evaluate_generation
+        from textvae.evaluation.generation import evaluate_generation
 
         language_model = load(lm_workdir) if lm_workdir else None
         result["generation"] = evaluate_generation(
             model, texts, num_samples=num_samples, seed=seed, language_model=language_model,
             max_length=config.data.max_length + 1)
-    with open(workdir / EVAL_FILE, "a", encoding="utf-8") as f:
-        f.write(json.dumps(result) + "\n")
+    run.append_eval(result)
     return result
 
 
@@ -76,7 +71,7 @@ def _evaluate_m2_run(model, config, path, batch_size: int, seed: int) -> dict:
     """An M2 run on a labelled corpus: accuracy, macro-F1, confusion matrix, label-free bound."""
     import time
 
-    from textvae.m2_metrics import evaluate_m2
+    from textvae.evaluation.classification import evaluate_m2
     from textvae.semisupervised import LabelledCorpus, label_ids
 
     started = time.perf_counter()

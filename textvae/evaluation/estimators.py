@@ -103,7 +103,7 @@ def evaluate_elbo(model, encoded: EncodedCorpus, batch_size: int = 64, seed: int
        "kl": mean KL(q||p), "elbo_ppl": exp(total -ELBO / num_words),
        "num_sentences", "num_words"}.
     """
-    step = _cached_function(model, "_eval_loss_terms",
+    step = compiled_function(model, "_eval_loss_terms",
                             lambda batch, noise: model.loss_terms(batch, training=False, noise=noise))
     rng = np.random.default_rng(seed)
     reconstruction = kl = 0.0
@@ -174,7 +174,7 @@ def iw_log_likelihood_batch(model, batch, num_samples: int, seed=(0, 0), jit_com
     width, vocab = int(ids.shape[1]), model.vocab_size
     chunk = max(1, LOGITS_BUDGET_BYTES // (4 * len(batch["token_ids"]) * width * vocab))
     loc, scale = model.posterior_params(batch)
-    score = _cached_function(model, "_log_likelihood_given_z" + ("_xla" if jit_compile else ""),
+    score = compiled_function(model, "_log_likelihood_given_z" + ("_xla" if jit_compile else ""),
                              model.log_likelihood_given_z, jit_compile)
     return importance_weighted_log_likelihood(
         lambda z: score(batch, z), distributions.posterior(loc, scale),
@@ -182,7 +182,7 @@ def iw_log_likelihood_batch(model, batch, num_samples: int, seed=(0, 0), jit_com
     )
 
 
-def _cached_function(model, name: str, fn, jit_compile: bool = False):
+def compiled_function(model, name: str, fn, jit_compile: bool = False):
     """A `tf.function` of `fn`, stored on the model so each traces once per shape family."""
     compiled = getattr(model, name + "_compiled", None)
     if compiled is None:

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from textvae.data import encode_corpus
-from textvae.metrics import evaluate_elbo
+from textvae.evaluation.estimators import evaluate_elbo
 
 
 def distinct_n(sentences: Sequence[str], n: int) -> float:
