@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from textvae import distributions
 from textvae.data import pad_batch
 from textvae.decoding import DecodeOptions, generate_ids, strip_special
 from textvae.replicas import SkipSymbolicBuild, replica_scale, step_logs
@@ -57,6 +58,7 @@ class LatentTextModel(SkipSymbolicBuild, keras.Model):
         self.tokenizer = tokenizer  # strings in and out; not part of the Keras config
         self.kl_weight_fn: Callable = lambda step: tf.constant(1.0)
         self.free_bits = 0.0
+        self.target_rate = 0.0
 
     @property
     def vocab_size(self) -> int:
@@ -82,12 +84,19 @@ class LatentTextModel(SkipSymbolicBuild, keras.Model):
 
     # -- training -----------------------------------------------------------
 
-    def compile(self, optimizer="adam", kl_weight_fn: Callable | None = None, free_bits: float = 0.0, **kwargs):
-        """Keras compile plus the KL schedule (a function of the optimizer step) and free bits."""
+    def compile(self, optimizer="adam", kl_weight_fn: Callable | None = None, free_bits: float = 0.0,
+                target_rate: float = 0.0, **kwargs):
+        """Keras compile plus the KL schedule (a function of the optimizer step) and the
+        rate control: free bits per dimension, or a target rate in nats (`distributions.kl_penalty`)."""
         super().compile(optimizer=optimizer, **kwargs)
         if kl_weight_fn is not None:
             self.kl_weight_fn = kl_weight_fn
         self.free_bits = float(free_bits)
+        self.target_rate = float(target_rate)
+
+    def kl_penalty(self, mean_kl_per_dim):
+        """The KL term of the loss for (latent,) mean KLs, under this model's rate control."""
+        return distributions.kl_penalty(mean_kl_per_dim, self.free_bits, self.target_rate)
 
     def objective(self, batch, training: bool = False, beta=1.0, noise=None) -> dict:
         """{"loss": scalar to minimise, "logs": {name: scalar}, ...} for one batch; `noise`

@@ -102,6 +102,15 @@ class ModelConfig:
     # by this fixed gamma, which keeps the expected KL of each dimension at least
     # gamma^2 / 2; 0 disables.
     bn_gamma: float = 0.0
+    # Bag-of-words loss (Zhao et al. 2017): z alone predicts the sentence's words
+    # without order, through a softmax head on z; this weight times its NLL is added
+    # to the training loss (not to the ELBO). Only information in z can lower it,
+    # so it makes the encoder say what the sentence contains. 0 disables.
+    bag_of_words: float = 0.0
+    # Feed z to the decoder's output layer at every step (a skip connection,
+    # Dieng et al. 2019): logits = W [h_t; z] + b, so z reaches each word directly
+    # instead of only through the recurrent state.
+    latent_to_output: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,11 @@ class KLConfig:
     # Free bits lambda in nats per dimension, applied to the batch-mean KL of
     # each dimension; 0 disables. The reported KL is always the true KL.
     free_bits: float = 0.0
+    # Target rate C in nats per sentence (Burgess et al. 2018's capacity): the KL
+    # term becomes weight(step) * |mean KL - C|, so the model is pulled towards
+    # spending C nats on z instead of as few as possible; 0 disables. Exclusive
+    # with free_bits.
+    target_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -230,6 +244,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "kl.cycles": (1, None),
     "kl.ratio": (0.0, 1.0),
     "kl.free_bits": (0.0, None),
+    "kl.target_rate": (0.0, None),
+    "model.bag_of_words": (0.0, None),
     "train.batch_size": (1, None),
     "train.max_steps": (1, None),
     "train.learning_rate": (0.0, None),
@@ -315,7 +331,11 @@ def config_from_dict(tree: Mapping[str, Any], source: str = "config") -> Config:
         raise ConfigError(f"{source}: m2.enabled needs data.label_field (the labelled corpus' label column)")
     if built["m2"].enabled and built["train"].sampled_softmax:
         raise ConfigError(f"{source}: train.sampled_softmax is not supported with m2.enabled (use 0)")
-    model = built["model"]
+    model, kl = built["model"], built["kl"]
+    if kl.target_rate and kl.free_bits:
+        raise ConfigError(f"{source}: kl.target_rate and kl.free_bits are two ways to set the rate; set one (the other 0)")
+    if model.bag_of_words and (model.latent_dim == 0 or built["m2"].enabled):
+        raise ConfigError(f"{source}: model.bag_of_words needs a SentenceVAE with model.latent_dim > 0")
     uses_transformer = "transformer" in (model.encoder, model.decoder)
     if uses_transformer and model.embedding_dim % model.num_heads:
         raise ConfigError(

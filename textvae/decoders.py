@@ -42,8 +42,10 @@ class WordDropout(keras.layers.Layer):
 class LSTMDecoder(keras.layers.Layer):
     """LSTM language model conditioned on z (Bowman et al. 2016).
 
-    z enters twice: through the initial state (h0, c0) = (tanh(W_h z), W_c z), and
-    concatenated to every input embedding.
+    z enters through the initial state (h0, c0) = (tanh(W_h z), W_c z) and
+    concatenated to every input embedding (dropout applies to the embedding, never
+    to z); with `latent_to_output`, also concatenated to every output state before
+    the softmax (Dieng et al. 2019's skip connection).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class LSTMDecoder(keras.layers.Layer):
         dropout: float = 0.0,
         word_dropout: float = 0.0,
         seed: int | None = None,
+        latent_to_output: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -73,6 +76,7 @@ class LSTMDecoder(keras.layers.Layer):
         self.dropout = dropout
         self.word_dropout_rate = word_dropout
         self.seed = seed
+        self.latent_to_output = latent_to_output and latent_dim > 0
 
     def initial_state(self, z):
         """z: (batch, latent) -> [h0, c0], each (batch, hidden); zeros when latent is 0."""
@@ -82,11 +86,10 @@ class LSTMDecoder(keras.layers.Layer):
         h, c = tf.split(self.to_state(z), 2, axis=-1)
         return [tf.tanh(h), c]
 
-    def _inputs(self, token_ids, z):
+    def _inputs(self, token_ids, z, training=False):
         """(batch, time) ids and (batch, latent) z -> (batch, time, embedding + latent)."""
-        embedded = self.embedding(token_ids)
-        z_tiled = tf.repeat(tf.cast(z, embedded.dtype)[:, None, :], tf.shape(embedded)[1], axis=1)
-        return tf.concat([embedded, z_tiled], axis=-1)
+        embedded = self.input_dropout(self.embedding(token_ids), training=training)
+        return with_code(embedded, z)
 
     def call(self, inputs, z, training=False):
         """Teacher-forced logits.
@@ -103,9 +106,10 @@ class LSTMDecoder(keras.layers.Layer):
     def features(self, inputs, z, training=False):
         """The (batch, time, hidden) vectors `to_logits` maps to logits (inputs and z as in `call`)."""
         token_ids = self.word_dropout(inputs["token_ids"], training=training)
-        x = self.input_dropout(self._inputs(token_ids, z), training=training)
-        h = self.lstm(x, initial_state=self.initial_state(z), training=training)
-        return self.output_dropout(h, training=training)
+        x = self._inputs(token_ids, z, training=training)
+        h = self.output_dropout(self.lstm(x, initial_state=self.initial_state(z), training=training),
+                                training=training)
+        return with_code(h, z) if self.latent_to_output else h
 
     def step(self, token_ids, state, z):
         """One generation step without dropout.
@@ -117,10 +121,9 @@ class LSTMDecoder(keras.layers.Layer):
         Returns:
           (logits (batch, vocab), new state).
         """
-        embedded = self.embedding(token_ids)
-        x = tf.concat([embedded, tf.cast(z, embedded.dtype)], axis=-1)
+        x = with_code(self.embedding(token_ids), z)
         h, state = self.lstm.cell(x, state, training=False)
-        return logits_of(self, h), list(state)
+        return logits_of(self, with_code(h, z) if self.latent_to_output else h), list(state)
 
     def get_config(self):
         config = super().get_config()
@@ -132,6 +135,7 @@ class LSTMDecoder(keras.layers.Layer):
             dropout=self.dropout,
             word_dropout=self.word_dropout_rate,
             seed=self.seed,
+            latent_to_output=self.latent_to_output,
         )
         return config
 
@@ -145,7 +149,8 @@ class TransformerDecoder(keras.layers.Layer):
       - `memory`: a projection of z per layer is one extra key/value slot that
         every position attends to (Optimus, Li et al. 2020);
       - `both`: the two together.
-    Generation uses a key/value cache (`initial_state` / `step`): one token costs
+    With `latent_to_output`, z is also concatenated to every final state before
+    the softmax. Generation uses a key/value cache (`initial_state` / `step`): one token costs
     one position's work through each layer, never a re-run of the prefix.
     """
 
@@ -162,6 +167,7 @@ class TransformerDecoder(keras.layers.Layer):
         dropout: float = 0.0,
         word_dropout: float = 0.0,
         seed: int | None = None,
+        latent_to_output: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -192,6 +198,7 @@ class TransformerDecoder(keras.layers.Layer):
         self.dropout = dropout
         self.word_dropout_rate = word_dropout
         self.seed = seed
+        self.latent_to_output = latent_to_output and latent_dim > 0
 
     @property
     def memory_slots(self) -> int:
@@ -232,7 +239,8 @@ class TransformerDecoder(keras.layers.Layer):
         mask = tf.broadcast_to(mask[None], [batch, time, time + self.memory_slots])
         for block, memory in zip(self.blocks, self._memories(z)):
             x = block(x, mask, memory=memory, training=training)
-        return self.final_norm(x)
+        x = self.final_norm(x)
+        return with_code(x, z) if self.latent_to_output else x
 
     def initial_state(self, z):
         """The generation state before BOS: [next position (batch,), then keys and values per layer].
@@ -270,7 +278,8 @@ class TransformerDecoder(keras.layers.Layer):
         for i, block in enumerate(self.blocks):
             x, keys, values = block.step(x, state[1 + 2 * i], state[2 + 2 * i], slot, visible)
             new_state += [keys, values]
-        return logits_of(self, self.final_norm(x))[:, 0], new_state
+        x = self.final_norm(x)[:, 0]
+        return logits_of(self, with_code(x, z) if self.latent_to_output else x), new_state
 
     def get_config(self):
         config = super().get_config()
@@ -279,8 +288,17 @@ class TransformerDecoder(keras.layers.Layer):
             num_layers=self.num_layers, num_heads=self.num_heads, feedforward_dim=self.feedforward_dim,
             max_positions=self.max_positions, latent_injection=self.latent_injection,
             dropout=self.dropout, word_dropout=self.word_dropout_rate, seed=self.seed,
+            latent_to_output=self.latent_to_output,
         )
         return config
+
+
+def with_code(x, z):
+    """[x; z]: z (batch, code) concatenated to x (batch, d) or to every step of x (batch, time, d)."""
+    z = tf.cast(z, x.dtype)
+    if len(x.shape) == 3:
+        z = tf.repeat(z[:, None, :], tf.shape(x)[1], axis=1)
+    return tf.concat([x, z], axis=-1)
 
 
 def logits_of(decoder, features):
@@ -293,13 +311,14 @@ def build_decoder(spec, code_dim: int, name: str = "decoder"):
     of `code_dim` (z, or M2's [z, onehot(y)]); a Transformer's width is embedding_dim."""
     if spec.decoder == "lstm":
         return LSTMDecoder(spec.vocab_size, spec.embedding_dim, spec.hidden_dim, code_dim, dropout=spec.dropout,
-                           word_dropout=spec.word_dropout, seed=spec.seed, name=name)
+                           word_dropout=spec.word_dropout, seed=spec.seed, latent_to_output=spec.latent_to_output,
+                           name=name)
     if spec.decoder == "transformer":
         return TransformerDecoder(
             spec.vocab_size, spec.embedding_dim, code_dim, num_layers=spec.num_layers, num_heads=spec.num_heads,
             feedforward_dim=spec.feedforward_dim, max_positions=spec.max_positions,
             latent_injection=spec.latent_injection, dropout=spec.dropout, word_dropout=spec.word_dropout,
-            seed=spec.seed, name=name)
+            seed=spec.seed, latent_to_output=spec.latent_to_output, name=name)
     raise ValueError(f"unknown decoder {spec.decoder!r}; choose lstm or transformer")
 
 

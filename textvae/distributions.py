@@ -55,6 +55,18 @@ def free_bits_kl(kl_per_dim: tf.Tensor, free_bits: float) -> tf.Tensor:
     return free_bits_floor(tf.reduce_mean(kl_per_dim, axis=0), free_bits)
 
 
+def kl_penalty(mean_kl: tf.Tensor, free_bits: float = 0.0, target_rate: float = 0.0) -> tf.Tensor:
+    """The KL term of the training loss from (latent,) per-dimension mean KLs.
+
+    With `target_rate` C > 0: |sum_d mean_kl[d] - C| (Burgess et al. 2018): the
+    gradient pushes the rate up while it is below C and down above it. Otherwise
+    the free-bits floor (`free_bits_floor`).
+    """
+    if target_rate > 0:
+        return tf.abs(tf.reduce_sum(mean_kl) - target_rate)
+    return free_bits_floor(mean_kl, free_bits)
+
+
 def free_bits_floor(mean_kl: tf.Tensor, free_bits: float) -> tf.Tensor:
     """sum_d max(free_bits, mean_kl[d]) for (latent,) per-dimension mean KLs (the plain sum
     when free_bits is 0): the one place the free-bits clamp is written."""

@@ -69,9 +69,9 @@ class M2VAE(LatentTextModel):
         config.update(classes=self.classes, class_log_prior=self.class_log_prior)
         return config
 
-    def compile(self, optimizer="adam", kl_weight_fn=None, free_bits: float = 0.0, alpha: float = 1.0, **kwargs):
-        """Keras compile plus the KL schedule, free bits and the classification weight alpha."""
-        super().compile(optimizer, kl_weight_fn=kl_weight_fn, free_bits=free_bits, **kwargs)
+    def compile(self, optimizer="adam", alpha: float = 1.0, **kwargs):
+        """`LatentTextModel.compile` plus the classification weight alpha."""
+        super().compile(optimizer, **kwargs)
         self.alpha = float(alpha)
 
     # -- the pieces ---------------------------------------------------------
@@ -157,7 +157,7 @@ class M2VAE(LatentTextModel):
         log_prior = tf.gather(tf.constant(self.class_log_prior), ys)
         n = tf.cast(batch, tf.float32)
         weighted_kl = tf.reduce_sum(weights[:, None] * terms["kl_per_dim"], axis=0) / n  # (latent,)
-        kl_term = distributions.free_bits_floor(weighted_kl, self.free_bits)
+        kl_term = self.kl_penalty(weighted_kl)
         kl_rows = tf.reduce_sum(terms["kl_per_dim"], axis=1)
         row_loss = terms["reconstruction"] - log_prior
         entropy = -tf.reduce_sum(q_unl * tf.gather(log_q, unl_rows), axis=1)  # (n_unl,)

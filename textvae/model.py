@@ -14,7 +14,7 @@ from textvae.decoders import build_decoder
 from textvae.encoders import build_encoder
 from textvae.sampled_softmax import sampled_sequence_nll
 from textvae.spec import ModelSpec
-from textvae.tokenizer import BOS_ID
+from textvae.tokenizer import BOS_ID, EOS_ID
 
 
 @keras.saving.register_keras_serializable(package="textvae")
@@ -29,21 +29,26 @@ class SentenceVAE(LatentTextModel):
     with one reparameterised sample of z; with free bits lambda > 0 the KL term is
     sum_d max(lambda, mean_batch KL_d). Logged `kl` is always the true KL.
     `spec.latent_dim` 0 makes the model its decoder alone: a language model.
+    With a target rate C the KL term is |mean KL - C| instead. With
+    `spec.bag_of_words` w > 0, w * BoW(x, z) is added to the loss, where
+    BoW(x, z) = -sum_t log softmax(W_bow z + b_bow)[x_t] over the sentence's words
+    (Zhao et al. 2017): an auxiliary term, not part of the ELBO.
     """
 
     def __init__(self, spec: ModelSpec, **kwargs):
         super().__init__(spec, **kwargs)
         self.encoder = build_encoder(spec, spec.latent_dim) if spec.latent_dim > 0 else None
         self.decoder = build_decoder(spec, spec.latent_dim)
+        uses_bow = spec.bag_of_words > 0 and spec.latent_dim > 0
+        self.bag_of_words = keras.layers.Dense(spec.vocab_size, name="bag_of_words") if uses_bow else None
         self.sampled_softmax = 0
 
     # -- training -----------------------------------------------------------
 
-    def compile(self, optimizer="adam", kl_weight_fn=None, free_bits: float = 0.0, sampled_softmax: int = 0,
-                **kwargs):
-        """Keras compile plus the KL schedule, free bits and the number of sampled-softmax
-        candidates for training (0: exact softmax)."""
-        super().compile(optimizer, kl_weight_fn=kl_weight_fn, free_bits=free_bits, **kwargs)
+    def compile(self, optimizer="adam", sampled_softmax: int = 0, **kwargs):
+        """`LatentTextModel.compile` plus the number of sampled-softmax candidates for
+        training (0: exact softmax)."""
+        super().compile(optimizer, **kwargs)
         if not 0 <= sampled_softmax < self.vocab_size:
             raise ValueError(f"sampled_softmax must be in [0, vocab_size={self.vocab_size}), got {sampled_softmax}")
         self.sampled_softmax = int(sampled_softmax)
@@ -61,7 +66,16 @@ class SentenceVAE(LatentTextModel):
         views = split_batch(inputs)
         loc, scale, z = self._posterior_sample(inputs, training, noise)
         logits = self.decoder(views["decoder"], z, training=training)
-        return {"logits": logits, "loc": loc, "scale": scale, "z": z}
+        out = {"logits": logits, "loc": loc, "scale": scale, "z": z}
+        if self.bag_of_words is not None:
+            out["bag_of_words"] = self.bag_of_words_nll(z, views)
+        return out
+
+    def bag_of_words_nll(self, z, views):
+        """-sum_t log softmax(W_bow z + b)[x_t] over the words (EOS excluded): (batch,) nats."""
+        log_p = tf.nn.log_softmax(tf.cast(self.bag_of_words(z), tf.float32))
+        words = views["target_mask"] * tf.cast(views["targets"] != EOS_ID, tf.float32)
+        return -tf.reduce_sum(tf.gather(log_p, views["targets"], batch_dims=1) * words, axis=1)
 
     def _posterior_sample(self, inputs, training, noise):
         """(loc, scale, z), each (batch, latent): z = loc + scale * noise."""
@@ -107,20 +121,27 @@ class SentenceVAE(LatentTextModel):
 
         Returns:
           {"reconstruction": (batch,) -log p(x|z) in nats, "kl_per_dim": (batch, latent),
-           "kl": (batch,), "tokens": scalar count of predicted tokens}.
+           "kl": (batch,), "tokens": scalar count of predicted tokens, and with the
+           bag-of-words head "bag_of_words": (batch,) its NLL}.
         """
         views = split_batch(inputs)
+        extra = {}
         if training and self.sampled_softmax:
             loc, scale, z = self._posterior_sample(inputs, training, noise)
             features = self.decoder.features(views["decoder"], z, training=True)
             reconstruction = sampled_sequence_nll(features, self.decoder.to_logits, views["targets"],
                                                   views["target_mask"], self.sampled_softmax, self.noise_seed)
+            if self.bag_of_words is not None:
+                extra["bag_of_words"] = self.bag_of_words_nll(z, views)
         else:
             out = self(inputs, training=training, noise=noise)
             loc, scale = out["loc"], out["scale"]
             reconstruction = sequence_nll(out["logits"], views["targets"], views["target_mask"])
+            if "bag_of_words" in out:
+                extra["bag_of_words"] = out["bag_of_words"]
         kl_per_dim = distributions.kl_per_dimension(loc, scale)
         return {
+            **extra,
             "reconstruction": reconstruction,
             "kl_per_dim": kl_per_dim,
             "kl": tf.reduce_sum(kl_per_dim, axis=1),
@@ -131,8 +152,12 @@ class SentenceVAE(LatentTextModel):
         """The annealed negative ELBO of a batch, with free bits on the KL."""
         terms = self.loss_terms(batch, training=training, noise=noise)
         reconstruction = tf.reduce_mean(terms["reconstruction"])
-        loss = reconstruction + beta * distributions.free_bits_kl(terms["kl_per_dim"], self.free_bits)
-        return {"loss": loss, "logs": {"reconstruction": reconstruction, "kl": tf.reduce_mean(terms["kl"])}}
+        loss = reconstruction + beta * self.kl_penalty(tf.reduce_mean(terms["kl_per_dim"], axis=0))
+        logs = {"reconstruction": reconstruction, "kl": tf.reduce_mean(terms["kl"])}
+        if "bag_of_words" in terms:
+            logs["bag_of_words"] = tf.reduce_mean(terms["bag_of_words"])
+            loss += self.spec.bag_of_words * logs["bag_of_words"]
+        return {"loss": loss, "logs": logs}
 
     def validation_metrics(self, valid, batch_size: int) -> dict:
         """The validation record (ELBO terms) on an EncodedCorpus; `elbo` picks the best checkpoint."""

@@ -30,6 +30,8 @@ class ModelSpec:
     max_positions: int = 128  # the Transformer's position table: data.max_length + 2
     pooling: str = "mean"
     latent_injection: str = "both"
+    bag_of_words: float = 0.0  # weight of the bag-of-words loss; its head exists only when > 0
+    latent_to_output: bool = False  # the latent code also enters the decoder's output layer
 
     @classmethod
     def from_config(cls, config, vocab_size: int) -> "ModelSpec":
@@ -41,6 +43,7 @@ class ModelSpec:
             word_dropout=config.train.word_dropout, bn_gamma=m.bn_gamma, seed=config.train.seed,
             num_layers=m.num_layers, num_heads=m.num_heads, feedforward_dim=m.feedforward_dim,
             max_positions=config.data.max_length + 2, pooling=m.pooling, latent_injection=m.latent_injection,
+            bag_of_words=m.bag_of_words, latent_to_output=m.latent_to_output,
         )
 
     def to_dict(self) -> dict:

@@ -132,7 +132,11 @@ def evaluate(model, encoded: EncodedCorpus, iw_samples: int = 500, batch_size: i
       {"nll": mean IW-NLL per sentence, "ppl": exp(sum IW-NLL / num_words),
        "elbo", "elbo_ppl", "reconstruction", "kl", "kl_per_dim": list (latent,),
        "mi": aggregate-posterior MI, "mi_batch": He et al.'s per-minibatch MI,
-       "active_units", "num_sentences", "num_words", "num_tokens", "iw_samples", "seconds"}.
+       "active_units", "variance_of_means": the variance of the posterior means across
+       sentences averaged over dimensions, "mean_posterior_variance": the posterior
+       variance averaged over sentences and dimensions (a latent that carries the
+       sentence has the first well above the second; a constant offset has both small
+       and large KL), "num_sentences", "num_words", "num_tokens", "iw_samples", "seconds"}.
     """
     started = time.perf_counter()
     result = evaluate_elbo(model, encoded, batch_size, seed)
@@ -156,6 +160,8 @@ def evaluate(model, encoded: EncodedCorpus, iw_samples: int = 500, batch_size: i
         mi=mutual_information(loc, scale, seed=seed),
         mi_batch=sum(size * mi for size, mi in mi_batches) / n,
         active_units=active_units(loc),
+        variance_of_means=float(loc.var(axis=0).mean()) if loc.shape[1] else 0.0,
+        mean_posterior_variance=float((scale**2).mean()) if loc.shape[1] else 0.0,
         num_tokens=encoded.num_tokens,
         iw_samples=iw_samples,
         seconds=time.perf_counter() - started,
