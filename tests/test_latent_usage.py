@@ -157,3 +157,27 @@ def test_resume_is_exact_with_each_switch(tmp_path, switch):
     assert resumed["last"]["loss"] == pytest.approx(full["last"]["loss"], rel=1e-6)
     if switch == "bag_of_words":
         assert resumed["last"]["bag_of_words"] == pytest.approx(full["last"]["bag_of_words"], rel=1e-6)
+
+
+# -- the max-pooled bidirectional LSTM encoder ----------------------------------------
+
+def test_max_pooled_lstm_encoding_does_not_depend_on_padding_and_round_trips(tmp_path):
+    from textvae.encoders import LSTMEncoder
+
+    layer = LSTMEncoder(13, 4, 6, LAT, pooling="max")
+    ids = tf.constant([[5, 6, 7, EOS_ID]], tf.int32)
+    short = layer({"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool)})
+    padded_ids = tf.concat([ids, tf.zeros((1, 3), tf.int32)], axis=1)
+    mask = tf.constant([[True] * 4 + [False] * 3])
+    padded = layer({"token_ids": padded_ids, "padding_mask": mask})
+    for a, b in zip(short, padded):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # the features are a max over positions: each feature equals some real position's output
+    assert layer.features({"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool)}).shape == (1, 6)
+    copy = LSTMEncoder.from_config(layer.get_config())
+    copy({"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool)})
+    copy.set_weights(layer.get_weights())
+    for a, b in zip(short, copy({"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool)})):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    with pytest.raises(ConfigError, match="model.lstm_pooling"):
+        tiny_config(tmp_path, ["model.lstm_pooling=mean"])

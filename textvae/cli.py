@@ -240,8 +240,8 @@ def cmd_demo(args) -> None:
     with contextlib.redirect_stdout(sys.stderr):
         train(config, workdir)
     model = load(workdir)
-    valid = Path(config.data.valid).read_text(encoding="utf-8").split("\n")
-    show(model, [s.lower() for s in valid if s][::97])
+    valid = [s.lower() for s in Path(config.data.valid).read_text(encoding="utf-8").split("\n") if s]
+    show(model, valid[::97], held_out=valid)
     print(f"== run directory: {workdir} (try: textvae sample --workdir {workdir} -n 5) ==")
 
 

@@ -88,6 +88,10 @@ class ModelConfig:
     num_layers: int = 2
     num_heads: int = 4
     feedforward_dim: int = 1024
+    # LSTM encoder readout: last (a left-to-right LSTM's state at the last real
+    # token) or max (a bidirectional LSTM of the same width, max-pooled over the
+    # real tokens, so every word reaches q(z|x) by a short path).
+    lstm_pooling: str = "last"
     # Transformer encoder pooling: mean (over the real tokens) or summary (a
     # learned vector prepended to the sentence, read out like BERT's [CLS]).
     pooling: str = "mean"
@@ -213,6 +217,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.encoder": ("lstm", "transformer"),
     "model.decoder": ("lstm", "transformer"),
     "model.pooling": ("mean", "summary"),
+    "model.lstm_pooling": ("last", "max"),
     "model.latent_injection": ("add", "memory", "both"),
     "kl.schedule": ("constant", "linear", "logistic", "cyclical"),
     "m2.class_prior": ("uniform", "labelled"),

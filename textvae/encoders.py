@@ -16,20 +16,29 @@ BN_EPSILON = 1e-6
 
 @keras.saving.register_keras_serializable(package="textvae")
 class LSTMEncoder(keras.layers.Layer):
-    """Embedding -> LSTM -> last real position's state -> (loc, scale).
+    """Embedding -> LSTM -> readout -> (loc, scale).
 
-    The LSTM runs without a mask (so it stays eligible for cuDNN and XLA); since
-    sequences are right-padded and the LSTM is causal, the output at the last
-    real token is exactly the masked LSTM's final state.
+    `pooling` "last": the state at the last real position. The LSTM runs without a
+    mask (so it stays eligible for cuDNN and XLA); since sequences are right-padded
+    and the LSTM is causal, that output is exactly the masked LSTM's final state.
+    `pooling` "max": a bidirectional LSTM (hidden_dim // 2 per direction, masked so
+    the backward pass starts at the last real token), max-pooled over real tokens.
     """
 
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, latent_dim: int,
-                 bn_gamma: float = 0.0, **kwargs):
+                 bn_gamma: float = 0.0, pooling: str = "last", **kwargs):
         super().__init__(**kwargs)
+        if pooling not in ("last", "max"):
+            raise ValueError(f"LSTM pooling must be last or max, got {pooling!r}")
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
-        self.lstm = keras.layers.LSTM(hidden_dim, return_sequences=True, name="lstm")
+        if pooling == "last":
+            self.lstm = keras.layers.LSTM(hidden_dim, return_sequences=True, name="lstm")
+        else:
+            self.lstm = keras.layers.Bidirectional(
+                keras.layers.LSTM(hidden_dim // 2, return_sequences=True), name="bilstm")
+        self.pooling = pooling
         self.to_posterior, self.loc_norm = posterior_layers(latent_dim, bn_gamma)
-        self.feature_dim = hidden_dim
+        self.feature_dim = hidden_dim if pooling == "last" else 2 * (hidden_dim // 2)
 
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -53,7 +62,12 @@ class LSTMEncoder(keras.layers.Layer):
         return posterior_head(self.to_posterior, features, self.loc_norm, self.bn_gamma, training)
 
     def features(self, inputs, training=False):
-        """The LSTM state at the last real token: (batch, hidden_dim)."""
+        """The readout: (batch, hidden_dim) (2 * (hidden_dim // 2) with max pooling)."""
+        if self.pooling == "max":
+            mask = inputs["padding_mask"]
+            outputs = self.lstm(self.embedding(inputs["token_ids"]), mask=mask, training=training)
+            real = tf.cast(mask, outputs.dtype)[..., None]
+            return tf.reduce_max(outputs * real + (real - 1.0) * 1e4, axis=1)
         outputs = self.lstm(self.embedding(inputs["token_ids"]), training=training)
         last = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1) - 1
         return tf.gather(outputs, tf.maximum(last, 0), axis=1, batch_dims=1)
@@ -66,6 +80,7 @@ class LSTMEncoder(keras.layers.Layer):
             hidden_dim=self.hidden_dim,
             latent_dim=self.latent_dim,
             bn_gamma=self.bn_gamma,
+            pooling=self.pooling,
         )
         return config
 
@@ -186,7 +201,7 @@ def build_encoder(spec, latent_dim: int, name: str = "encoder"):
     bn_gamma = spec.bn_gamma if latent_dim else 0.0
     if spec.encoder == "lstm":
         return LSTMEncoder(spec.vocab_size, spec.embedding_dim, spec.hidden_dim, latent_dim, bn_gamma=bn_gamma,
-                           name=name)
+                           pooling=spec.lstm_pooling, name=name)
     if spec.encoder == "transformer":
         return TransformerEncoder(
             spec.vocab_size, spec.embedding_dim, latent_dim, num_layers=spec.num_layers, num_heads=spec.num_heads,

@@ -29,6 +29,7 @@ class ModelSpec:
     feedforward_dim: int = 1024
     max_positions: int = 128  # the Transformer's position table: data.max_length + 2
     pooling: str = "mean"
+    lstm_pooling: str = "last"
     latent_injection: str = "both"
     bag_of_words: float = 0.0  # weight of the bag-of-words loss; its head exists only when > 0
     latent_to_output: bool = False  # the latent code also enters the decoder's output layer
@@ -43,7 +44,7 @@ class ModelSpec:
             word_dropout=config.train.word_dropout, bn_gamma=m.bn_gamma, seed=config.train.seed,
             num_layers=m.num_layers, num_heads=m.num_heads, feedforward_dim=m.feedforward_dim,
             max_positions=config.data.max_length + 2, pooling=m.pooling, latent_injection=m.latent_injection,
-            bag_of_words=m.bag_of_words, latent_to_output=m.latent_to_output,
+            lstm_pooling=m.lstm_pooling, bag_of_words=m.bag_of_words, latent_to_output=m.latent_to_output,
         )
 
     def to_dict(self) -> dict:

@@ -27,11 +27,12 @@ def distinct_n(sentences: Sequence[str], n: int) -> float:
     return len(grams) / total if total else 0.0
 
 
-def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
-    """Corpus BLEU (0-100) of hypotheses against one reference each."""
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: str = "none") -> float:
+    """Corpus BLEU (0-100) of hypotheses against one reference each; `tokenize` is sacrebleu's
+    ("none" for text already split into words, as PTB and Yelp; "13a" for raw text)."""
     import sacrebleu
 
-    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="none").score)
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize=tokenize).score)
 
 
 def self_bleu(sentences: Sequence[str], max_sentences: int = 500) -> float:
