@@ -100,8 +100,8 @@ class LatentTextModel(SkipSymbolicBuild, keras.Model):
 
     def objective(self, batch, training: bool = False, beta=1.0, noise=None) -> dict:
         """{"loss": scalar to minimise, "logs": {name: scalar}, ...} for one batch; `noise`
-        optionally fixes the posterior's standard-normal draws."""
-        raise NotImplementedError
+        optionally fixes the posterior's standard-normal draws. Abstract: each model defines its bound."""
+        raise NotImplementedError(f"{type(self).__name__} must define objective()")
 
     def train_step(self, data):
         beta = self.kl_weight_fn(self.optimizer.iterations)

@@ -49,6 +49,3 @@ class ModelSpec:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-    def replace(self, **changes) -> "ModelSpec":
-        return dataclasses.replace(self, **changes)
