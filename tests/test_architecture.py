@@ -54,3 +54,12 @@ def test_loading_and_evaluation_construct_no_optimizer():
         paths = [PACKAGE / name] if name.endswith(".py") else sorted((PACKAGE / name).glob("*.py"))
         for path in paths:
             assert "optimizers" not in path.read_text(encoding="utf-8"), path
+
+
+def test_every_subpackage_is_installed_by_pyproject():
+    """A non-editable install (the README's demo command) ships only the listed packages."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(init) for init in PACKAGE.rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
