@@ -28,6 +28,9 @@ VARIANTS = {
     "autoencoder": ["kl.schedule=constant", "kl.weight=0", "kl.target_rate=0"],
     "no_bag_of_words": ["model.bag_of_words=0"],
     "no_latent_to_output": ["model.latent_to_output=false"],
+    # against memorising the 9,742 training sentences (train reconstruction 47 nats, held-out 86)
+    "dropout_0.3": ["model.dropout=0.3"],
+    "bag_of_words_3": ["model.bag_of_words=3.0"],
 }
 
 
