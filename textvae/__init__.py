@@ -1,21 +1,36 @@
 """textvae: sentence-level Variational Autoencoders on TensorFlow 2 / Keras 3 and TFP."""
 
-import os
+from textvae import environment
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+environment.configure()
 
-from textvae.config import Config, ConfigError, load_config  # noqa: E402
-from textvae.data import DataError, read_corpus  # noqa: E402
-from textvae.m2 import M2VAE  # noqa: E402
-from textvae.model import SentenceVAE  # noqa: E402
-from textvae.evaluation import evaluate_run  # noqa: E402
-from textvae.loading import load  # noqa: E402
-from textvae.rundir import RunDir  # noqa: E402
-from textvae.schedules import kl_weight  # noqa: E402
-from textvae.spec import ModelSpec  # noqa: E402
-from textvae.tokenizer import TokenizerError, load_tokenizer, train_tokenizer  # noqa: E402
-from textvae.train import TrainingDiverged, train  # noqa: E402
+# The public API, imported on first use so that `import textvae.config` (and the CLI's
+# --help) does not load TensorFlow.
+_API = {
+    "Config": "textvae.config", "ConfigError": "textvae.config", "load_config": "textvae.config",
+    "DataError": "textvae.data", "read_corpus": "textvae.data",
+    "M2VAE": "textvae.m2", "SentenceVAE": "textvae.model",
+    "evaluate_run": "textvae.evaluation", "load": "textvae.loading", "RunDir": "textvae.rundir",
+    "kl_weight": "textvae.schedules", "ModelSpec": "textvae.spec",
+    "TokenizerError": "textvae.tokenizer", "load_tokenizer": "textvae.tokenizer",
+    "train_tokenizer": "textvae.tokenizer",
+    "TrainingDiverged": "textvae.train", "train": "textvae.train",
+}
+
+
+def __getattr__(name: str):
+    if name in _API:
+        import importlib
+
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'textvae' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_API])
+
 
 __version__ = "0.1.0"
 

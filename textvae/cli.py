@@ -27,6 +27,8 @@ def _common_decode(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textvae", description="Sentence VAEs on TensorFlow / Keras 3.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's own log lines (hidden by default; also TEXTVAE_VERBOSE=1)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("train", help="train a model, or resume the run in --workdir")
@@ -266,6 +268,11 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from textvae import environment
+
+    if args.verbose:
+        environment.configure(verbose=True)
+    environment.import_tensorflow()
     from textvae.errors import USER_ERRORS
 
     try:
