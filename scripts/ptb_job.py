@@ -8,7 +8,7 @@ checkpoint, and scores it on PTB test: IW-NLL with K = 100 on every sentence and
 K = 500 on a seeded 500-sentence subset (a language model's NLL is exact, so it
 gets neither), PPL, -ELBO, KL, MI, AU, reconstruction BLEU (posterior mean,
 greedy) on the same subset, the validation curve, training time and hardware.
-Writes results/ptb/<row>_seed<seed>.json. Resumable: rerun the same command.
+Writes results/ptb/<steps>/<row>_seed<seed>.json (one folder per budget). Resumable: rerun the same command.
 """
 
 import argparse
@@ -52,7 +52,7 @@ def main():
     parser.add_argument("--run-root", default=str(ROOT / "runs" / "ptbjob"))
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    out = ROOT / "results" / "ptb" / f"{args.row}_seed{args.seed}.json"
+    out = ROOT / "results" / "ptb" / str(args.steps) / f"{args.row}_seed{args.seed}.json"
     overrides = [o.format(pretrain=args.steps // 4) for o in ROWS[args.row]]
     overrides += [f"train.max_steps={args.steps}", f"kl.warmup_steps={args.steps // 4}", f"train.seed={args.seed}",
                   "train.eval_every=500", "train.checkpoint_every=500", "train.progress_bar=false", *args.set]
