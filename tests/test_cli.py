@@ -100,3 +100,21 @@ def test_neighbours_and_arithmetic(trained_run, capsys):
 def test_bad_decoding_option_is_a_clean_error(trained_run, capsys):
     code, _, err = run(["sample", "--workdir", str(trained_run), "--strategy", "sample", "--top-p", "0"], capsys)
     assert code == 1 and "top_p" in err and "Traceback" not in err
+
+
+def test_checkpoint_flag_picks_and_names_the_checkpoint(trained_run, capsys):
+    from textvae.checkpoints import best_metrics
+
+    best_step = best_metrics(trained_run / "checkpoints")["step"]
+    outputs = {}
+    for which, step in [("8", 8), ("ckpt-000000008", 8), ("latest", 12), ("best", best_step)]:
+        code, out, err = run(["sample", "--workdir", str(trained_run), "-n", "3", "--checkpoint", which], capsys)
+        assert code == 0
+        line = [l for l in err.splitlines() if "loaded" in l]
+        assert line and line[0].startswith(f"textvae sample: loaded ckpt-{step:09d} (step {step}")
+        assert ("best validation ELBO" in line[0]) == (step == best_step)
+        assert ("latest" in line[0]) == (step == 12)
+        outputs[which] = out
+    assert outputs["8"] == outputs["ckpt-000000008"]
+    code, out, err = run(["sample", "--workdir", str(trained_run), "--checkpoint", "7"], capsys)
+    assert code == 1 and "no usable checkpoint ('7')" in err

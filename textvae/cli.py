@@ -12,8 +12,16 @@ import numpy as np
 from textvae.config import ConfigError
 
 
+CHECKPOINT_HELP = "best (best validation ELBO, the default), latest, a step (1000) or a ckpt-<step> name"
+
+
+def _checkpoint_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
+
+
 def _common_decode(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", required=True, help="run directory written by `textvae train`")
+    _checkpoint_option(parser)
     parser.add_argument("--strategy", choices=["greedy", "sample", "beam"], default="greedy")
     parser.add_argument("--max-length", type=int, default=50, help="tokens to generate at most")
     parser.add_argument("--temperature", type=float, default=1.0, help="sample: divide logits by this")
@@ -44,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("classify", help="M2 runs: label and probability of each sentence on stdin")
     p.add_argument("--workdir", required=True)
+    _checkpoint_option(p)
     p.add_argument("--json", action="store_true", help="one JSON object per sentence, with every class")
 
     p = commands.add_parser("transfer", help="M2 runs: rewrite sentences from stdin with another label")
@@ -78,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-name", help="name recorded with the result (default: the file name)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint", default="best", help="best, latest, or a ckpt-<step> directory name")
+    _checkpoint_option(p)
     p.add_argument("--jit", action="store_true",
                    help="score the importance samples under XLA (widths rounded to 8; the same estimates)")
     p.add_argument("--generation", action="store_true",
@@ -113,7 +122,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_sample(args) -> None:
-    model = _load(args.workdir)
+    model = _load(args)
     if _is_m2(model):
         if args.label is None:
             raise ConfigError(f"{args.workdir} is an M2 run: pass --label (one of {model.classes})")
@@ -128,7 +137,7 @@ def cmd_sample(args) -> None:
 
 
 def cmd_classify(args) -> None:
-    model = _require_m2(_load(args.workdir), args.workdir)
+    model = _require_m2(_load(args), args.workdir)
     sentences = [line.strip() for line in sys.stdin if line.strip()]
     if not sentences:
         return
@@ -142,7 +151,7 @@ def cmd_classify(args) -> None:
 
 
 def cmd_transfer(args) -> None:
-    model = _require_m2(_load(args.workdir), args.workdir)
+    model = _require_m2(_load(args), args.workdir)
     sentences = [line.strip() for line in sys.stdin if line.strip()]
     if sentences:
         for source, output in zip(sentences, model.transfer(sentences, args.to, seed=args.seed,
@@ -163,14 +172,14 @@ def _require_m2(model, workdir):
 
 
 def cmd_reconstruct(args) -> None:
-    model = _load(args.workdir)
+    model = _load(args)
     sentences = [line.strip() for line in sys.stdin]
     if sentences:
         _print_outputs(model, model.encode(sentences).mean(), args, sources=sentences)
 
 
 def cmd_interpolate(args) -> None:
-    model = _load(args.workdir)
+    model = _load(args)
     z = model.interpolation_path(args.sentences, args.steps, args.method)
     outputs = model.generate(z, seed=args.seed, **_decode_options(args))
     if args.dedupe:
@@ -186,12 +195,12 @@ def cmd_interpolate(args) -> None:
 
 
 def cmd_neighbours(args) -> None:
-    model = _load(args.workdir)
+    model = _load(args)
     _print_outputs(model, model.neighbour_latents(args.sentence, args.n, args.seed), args)
 
 
 def cmd_arithmetic(args) -> None:
-    model = _load(args.workdir)
+    model = _load(args)
     _print_outputs(model, model.arithmetic_latent(args.a, args.b, args.c), args)
 
 
@@ -247,10 +256,15 @@ def cmd_demo(args) -> None:
     print(f"== run directory: {workdir} (try: textvae sample --workdir {workdir} -n 5) ==")
 
 
-def _load(workdir: str):
+def _load(args):
+    """The model of --workdir at --checkpoint; says on stderr which checkpoint it is."""
     from textvae.loading import load
 
-    return load(workdir)
+    from textvae.rundir import RunDir
+
+    model = load(args.workdir, checkpoint=args.checkpoint)
+    print(f"textvae {args.command}: {RunDir(args.workdir).describe_checkpoint(model.checkpoint)}", file=sys.stderr)
+    return model
 
 
 def _print_json(value) -> None:

@@ -130,8 +130,22 @@ class RunDir:
             path = checkpoints.best_checkpoint(root) or checkpoints.latest_checkpoint(root)
         elif which == "latest":
             path = checkpoints.latest_checkpoint(root)
+        elif which.isdigit():
+            path = checkpoints.checkpoint_path(root, int(which))
         else:
             path = root / which
         if path is None or not path.is_dir():
             raise checkpoints.CheckpointError(f"{root}: no usable checkpoint ({which!r})")
         return path
+
+    def describe_checkpoint(self, path: Path) -> str:
+        """One line for a user: which checkpoint `path` is, and whether it is the best one."""
+        step = int(path.name[len(checkpoints.PREFIX):])
+        newest = checkpoints.list_checkpoints(self.checkpoints_dir)
+        best = checkpoints.best_metrics(self.checkpoints_dir)
+        why = []
+        if best is not None and checkpoints.checkpoint_path(self.checkpoints_dir, best["step"]) == path:
+            why.append(f"best validation ELBO {best['valid_elbo']:.2f}")
+        if newest and newest[-1] == path:
+            why.append("latest")
+        return f"loaded {path.name} (step {step}{': ' + ', '.join(why) if why else ''})"
