@@ -163,3 +163,26 @@ def test_bn_vae_keeps_kl_where_the_plain_vae_loses_it(tmp_path):
     bn = train(tiny_config(tmp_path, ["model.bn_gamma=1.0", "kl.free_bits=0"]), tmp_path / "bn")
     # normalised means have a batch variance near gamma^2 in every dimension
     assert bn["last"]["kl"] > 0.3 > 10 * plain["last"]["kl"]
+
+
+def test_log_line_reports_running_means_and_time_left():
+    from textvae.callbacks import format_log_line
+
+    record = {"step": 200, "loss": 85.214, "reconstruction": 80.126, "kl": 12.3, "kl_weight": 1 / 3,
+              "tokens_per_second": 4100.4, "sentences_per_second": 150.0}
+    # 2,200 steps left at 11 steps/s: 200 s
+    assert format_log_line(record, 2400, 11.0) == (
+        "step 200/2400  loss 85.21  rec 80.13  kl 12.30  kl_weight 0.333  4,100 tok/s  left 3m20s")
+
+
+def test_off_a_terminal_training_writes_plain_lines_not_the_bar(tmp_path, capsys):
+    from textvae.train import train
+
+    config = tiny_config(tmp_path, train={"max_steps": 8, "log_every": 2, "progress_bar": True})
+    train(config, tmp_path / "run")
+    err = capsys.readouterr().err  # pytest's capture is not a terminal
+    lines = [l for l in err.splitlines() if l.startswith("step ")]
+    assert [l.split()[1] for l in lines] == ["2/8", "4/8", "6/8", "8/8"]
+    rows = [r for r in RunDir(tmp_path / "run").read_metrics() if "loss" in r]
+    assert [f"loss {r['loss']:.2f}" in l for r, l in zip(rows, lines)] == [True] * 4
+    assert "\r" not in err and "\x1b[" not in err

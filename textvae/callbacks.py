@@ -28,8 +28,11 @@ class TrainingMonitor(keras.callbacks.Callback):
     every `checkpoint_every` and at the end: a checkpoint.
     """
 
-    def __init__(self, config: TrainConfig, run: RunDir, valid: EncodedCorpus, start_step: int, chief: bool = True):
+    def __init__(self, config: TrainConfig, run: RunDir, valid: EncodedCorpus, start_step: int, chief: bool = True,
+                 log_lines: bool = False):
         super().__init__()
+        # one plain stderr line per logged step (format_log_line) where no progress bar is drawn
+        self.log_lines = log_lines
         # only the chief of a multi-worker run logs, validates and checkpoints
         self.chief = chief
         self.config = config
@@ -87,6 +90,9 @@ class TrainingMonitor(keras.callbacks.Callback):
                   "tokens_per_second": self.tokens / seconds,
                   "sentences_per_second": self.sentences / seconds}
         self._write(record, "train")
+        if self.log_lines:
+            steps_per_second = self.batches / seconds
+            print(format_log_line(record, self.config.max_steps, steps_per_second), file=sys.stderr, flush=True)
         self.last_record = record
         self._reset_interval()
 
@@ -124,6 +130,23 @@ class TrainingMonitor(keras.callbacks.Callback):
         checkpoints.prune_checkpoints(self.ckpt_root, self.config.keep_checkpoints)
         self.last_saved_step = step
         return path
+
+
+def format_log_line(record: dict, max_steps: int, steps_per_second: float) -> str:
+    """`step 200/2400  loss 85.21  rec 80.13  kl 12.30  kl_weight 0.333  4,100 tok/s  left 3m20s`:
+    the running means of the interval since the last line, not the last batch."""
+    parts = [f"step {record['step']}/{max_steps}"]
+    names = {"loss": "loss", "reconstruction": "rec", "kl": "kl", "kl_weight": "kl_weight"}
+    for key, value in record.items():
+        if key in ("step", "tokens_per_second", "sentences_per_second"):
+            continue
+        digits = 3 if key == "kl_weight" else 2
+        parts.append(f"{names.get(key, key)} {value:.{digits}f}")
+    parts.append(f"{record['tokens_per_second']:,.0f} tok/s")
+    left = (max_steps - record["step"]) / steps_per_second if steps_per_second > 0 else 0.0
+    minutes, seconds = divmod(int(round(left)), 60)
+    parts.append(f"left {minutes}m{seconds:02d}s")
+    return "  ".join(parts)
 
 
 def _drop_partial_last_line(path: Path) -> None:

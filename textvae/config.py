@@ -183,7 +183,8 @@ class TrainConfig:
     # single, mirrored (local GPUs), multi_worker (TF_CONFIG cluster). The
     # global batch is batch_size whatever the number of replicas.
     strategy: str = "auto"
-    # Show the Keras progress bar on stderr.
+    # Show the Keras progress bar when stderr is a terminal; elsewhere (a file,
+    # nohup, CI) and with false, one plain line every log_every steps.
     progress_bar: bool = True
 
 

@@ -184,7 +184,9 @@ def train(config: Config | None, workdir: str | Path) -> dict:
             # the optimizer state holds the learning rate: the config's value wins
             model.optimizer.learning_rate.assign(config.train.learning_rate)
             log(f"resumed from {latest} at step {start}")
-    monitor = TrainingMonitor(config.train, run, data.valid, start, chief=chief)
+    # the Keras bar only on a terminal; anything else (a file, nohup, CI) gets plain lines
+    bar = config.train.progress_bar and chief and sys.stderr.isatty()
+    monitor = TrainingMonitor(config.train, run, data.valid, start, chief=chief, log_lines=not bar)
     if start < config.train.max_steps:
         batch_size, seed = config.train.batch_size, config.train.seed
         widths = dict(multiple=pad_multiple(config.train), max_width=config.data.max_length + 2)
@@ -198,7 +200,7 @@ def train(config: Config | None, workdir: str | Path) -> dict:
         with _interrupts_save(monitor):
             model.fit(
                 dataset, epochs=1, steps_per_epoch=config.train.max_steps - start,
-                verbose=1 if config.train.progress_bar and chief else 0, callbacks=[monitor], shuffle=False,
+                verbose=1 if bar else 0, callbacks=[monitor], shuffle=False,
             )
         if monitor.diverged:
             raise TrainingDiverged(monitor.diverged)
