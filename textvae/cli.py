@@ -80,6 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b")
     p.add_argument("c")
 
+    p = commands.add_parser("encode", help="posterior means of sentences (file or stdin) as .npy or .jsonl")
+    p.add_argument("--workdir", required=True)
+    _checkpoint_option(p)
+    p.add_argument("--data", help="corpus file (one sentence a line, or csv/tsv/jsonl/hf as in data.format); "
+                                  "default: stdin")
+    p.add_argument("--out", help="output file: .npy (means; --scales adds <stem>.scales.npy) or .jsonl")
+    p.add_argument("--scales", action="store_true", help="also write the posterior standard deviations")
+    p.add_argument("--label-field", help="--data's label column for the projector (default: the run's data.label_field)")
+    p.add_argument("--projector", metavar="DIR",
+                   help="also write a TensorBoard projector log (tensorboard --logdir DIR)")
+    p.add_argument("--batch-size", type=int, default=256)
+
     p = commands.add_parser("evaluate", help="IW-NLL, perplexity, ELBO, KL, MI, active units on a corpus")
     p.add_argument("--workdir", required=True)
     p.add_argument("--data", help="corpus file (default: the run's data.test)")
@@ -204,6 +216,35 @@ def cmd_arithmetic(args) -> None:
     _print_outputs(model, model.arithmetic_latent(args.a, args.b, args.c), args)
 
 
+def cmd_encode(args) -> None:
+    from textvae.embeddings import encode_sentences, write_codes, write_projector
+
+    if not args.out and not args.projector:
+        raise ConfigError("pass --out FILE (.npy or .jsonl) and/or --projector DIR")
+    if args.data:
+        import dataclasses
+
+        from textvae.data import detect_format, read_corpus
+        from textvae.rundir import RunDir
+
+        data_config = RunDir(args.workdir).read_config().data
+        if args.label_field is not None:
+            data_config = dataclasses.replace(data_config, label_field=args.label_field)
+        if detect_format(args.data, data_config.format) == "text":
+            data_config = dataclasses.replace(data_config, label_field="")
+        corpus = read_corpus(args.data, data_config)
+        sentences, labels = corpus.texts, corpus.labels
+    else:
+        sentences, labels = [line.strip() for line in sys.stdin if line.strip()], None
+    model = _load(args)
+    means, scales = encode_sentences(model, sentences, args.batch_size, progress=len(sentences) > 10 * args.batch_size)
+    written = write_codes(args.out, sentences, means, scales if args.scales else None) if args.out else []
+    if args.projector:
+        written.append(write_projector(args.projector, sentences, means, labels))
+    print(f"textvae encode: {len(sentences):,} sentences, {means.shape[1]} dimensions -> "
+          f"{', '.join(map(str, written))}", file=sys.stderr)
+
+
 def _print_outputs(model, z, args, sources=None) -> None:
     outputs = model.generate(z, seed=args.seed, **_decode_options(args))
     for i, output in enumerate(outputs):
@@ -276,7 +317,7 @@ def _print_json(value) -> None:
 COMMANDS = {
     "train": cmd_train, "sample": cmd_sample, "classify": cmd_classify, "transfer": cmd_transfer, "reconstruct": cmd_reconstruct,
     "interpolate": cmd_interpolate, "neighbours": cmd_neighbours, "arithmetic": cmd_arithmetic,
-    "evaluate": cmd_evaluate, "plot": cmd_plot, "demo": cmd_demo,
+    "encode": cmd_encode, "evaluate": cmd_evaluate, "plot": cmd_plot, "demo": cmd_demo,
 }
 
 
