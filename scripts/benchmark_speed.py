@@ -42,7 +42,7 @@ from textvae.data import encode_corpus, evaluation_batches, read_corpus, to_data
 from textvae.evaluation.estimators import iw_log_likelihood_batch
 from textvae.tokenizer import train_tokenizer
 from textvae.building import build_model
-from textvae.train import compile_model
+from textvae.training import compile_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

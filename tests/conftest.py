@@ -77,7 +77,7 @@ def tiny_config(tmp_path: Path, overrides=(), corpus=None, **sections):
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A tiny run directory trained once for the loading and CLI tests."""
-    from textvae.train import train
+    from textvae.training import train
 
     root = tmp_path_factory.mktemp("run")
     config = tiny_config(root, train={"max_steps": 12})

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from textvae.config import ConfigError
 from textvae.distribute import is_chief, make_strategy, replica_slice
-from textvae.train import train
+from textvae.training import train
 
 from conftest import tiny_config
 

@@ -54,3 +54,14 @@ def test_help_does_not_import_tensorflow():
     result = _run("-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "False False"
+
+
+def test_public_names_stay_functions_after_their_modules_are_imported():
+    import textvae.training  # noqa: F401  (binds the submodule on the package)
+    from textvae import load, train
+
+    assert callable(train) and train.__module__ == "textvae.training"
+    assert callable(load) and load.__module__ == "textvae.loading"
+    import textvae
+
+    assert all(hasattr(textvae, name) for name in textvae.__all__)

@@ -12,7 +12,7 @@ import numpy as np
 
 from textvae import checkpoints
 from textvae.loading import load
-from textvae.train import train
+from textvae.training import train
 
 from conftest import tiny_config
 

@@ -18,7 +18,7 @@ from textvae.evaluation.estimators import evaluate_elbo
 from textvae.model import SentenceVAE
 from textvae.spec import ModelSpec
 from textvae.tokenizer import EOS_ID, WordTokenizer
-from textvae.train import train
+from textvae.training import train
 from conftest import SENTENCES, tiny_config
 
 LAT = 3

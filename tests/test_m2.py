@@ -19,7 +19,7 @@ from textvae.model import sequence_nll, split_batch
 from textvae.semisupervised import (
     UNLABELLED, LabelledCorpus, draw_per_class, label_ids, mixed_batches, resolve_classes)
 from textvae.tokenizer import WordTokenizer
-from textvae.train import train
+from textvae.training import train
 
 from conftest import SENTENCES, tiny_config
 

@@ -130,7 +130,7 @@ def test_xla_evaluation_gives_the_same_estimates(trained_run, tmp_path):
 def test_language_model_baseline_nll_is_exact(tmp_path):
     from conftest import SENTENCES, tiny_config, write_lines
     from textvae.evaluation import evaluate_run
-    from textvae.train import train
+    from textvae.training import train
 
     train(tiny_config(tmp_path, ["model.latent_dim=0", "train.max_steps=4"]), tmp_path / "lm")
     path = write_lines(tmp_path / "test.txt", SENTENCES)

@@ -14,7 +14,7 @@ from textvae.spec import ModelSpec
 from textvae.loading import load
 from textvae.tokenizer import WordTokenizer
 from textvae.building import build_model
-from textvae.train import compile_model, train
+from textvae.training import compile_model, train
 from conftest import SENTENCES, tiny_config, vocabulary
 
 

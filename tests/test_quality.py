@@ -25,7 +25,7 @@ def test_bleu_extremes():
 
 
 def test_evaluate_generation_with_a_language_model(trained_run, tmp_path, capsys):
-    from textvae.train import train
+    from textvae.training import train
 
     train(tiny_config(tmp_path, ["model.latent_dim=0", "train.max_steps=4"]), tmp_path / "lm")
     data = write_lines(tmp_path / "held.txt", SENTENCES[:4])

@@ -8,7 +8,7 @@ import sys
 import time
 
 from textvae import checkpoints
-from textvae.train import train
+from textvae.training import train
 from conftest import tiny_config
 
 

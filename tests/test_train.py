@@ -13,7 +13,7 @@ from textvae.config import ConfigError
 from textvae.loading import load
 from textvae.schedules import kl_weight
 from textvae.tokenizer import TokenizerError
-from textvae.train import TrainingDiverged, train
+from textvae.training import TrainingDiverged, train
 from conftest import SENTENCES, tiny_config, write_lines
 
 
@@ -176,7 +176,7 @@ def test_log_line_reports_running_means_and_time_left():
 
 
 def test_off_a_terminal_training_writes_plain_lines_not_the_bar(tmp_path, capsys):
-    from textvae.train import train
+    from textvae.training import train
 
     config = tiny_config(tmp_path, train={"max_steps": 8, "log_every": 2, "progress_bar": True})
     train(config, tmp_path / "run")

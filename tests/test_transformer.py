@@ -15,7 +15,7 @@ from textvae.evaluation.estimators import evaluate_elbo
 from textvae.model import SentenceVAE
 from textvae.spec import ModelSpec
 from textvae.tokenizer import BOS_ID, EOS_ID, PAD_ID, WordTokenizer
-from textvae.train import train
+from textvae.training import train
 
 from conftest import SENTENCES, tiny_config
 

@@ -14,7 +14,7 @@ _API = {
     "kl_weight": "textvae.schedules", "ModelSpec": "textvae.spec",
     "TokenizerError": "textvae.tokenizer", "load_tokenizer": "textvae.tokenizer",
     "train_tokenizer": "textvae.tokenizer",
-    "TrainingDiverged": "textvae.train", "train": "textvae.train",
+    "TrainingDiverged": "textvae.training", "train": "textvae.training",
 }
 
 

@@ -1,7 +1,7 @@
 """A model from its run config: the model side of training and loading.
 
 No optimizer, no KL schedule: `textvae.load` builds through here and needs
-nothing from training; training adds its optimizer on top (`textvae.train`).
+nothing from training; training adds its optimizer on top (`textvae.training`).
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args) -> None:
     from textvae.config import ConfigError, load_config
-    from textvae.train import train
+    from textvae.training import train
 
     if args.config is None and args.workdir is None:
         raise ConfigError("pass --config to start a run, or --workdir to resume one")
@@ -285,7 +285,7 @@ def cmd_plot(args) -> None:
 def cmd_demo(args) -> None:
     from textvae.demo import demo_config, show
     from textvae.loading import load
-    from textvae.train import train
+    from textvae.training import train
 
     workdir = Path(args.workdir)
     config = demo_config(workdir, args.set)

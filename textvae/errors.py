@@ -9,6 +9,6 @@ from textvae.config import ConfigError
 from textvae.data import DataError
 from textvae.decoding import DecodingError
 from textvae.tokenizer import TokenizerError
-from textvae.train import TrainingDiverged
+from textvae.training import TrainingDiverged
 
 USER_ERRORS = (ConfigError, DataError, DecodingError, TokenizerError, CheckpointError, TrainingDiverged)
