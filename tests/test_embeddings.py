@@ -58,3 +58,6 @@ def test_bad_output_name_is_a_clean_error(trained_run, tmp_path, capsys):
     data = write_lines(tmp_path / "in.txt", SENTENCES[:2])
     code = main(["encode", "--workdir", str(trained_run), "--data", str(data), "--out", str(tmp_path / "x.csv")])
     assert code == 1 and "x.csv: --out must end in .npy or .jsonl" in capsys.readouterr().err
+    # checked before anything is loaded or encoded: a missing run still gets the --out error
+    code = main(["encode", "--workdir", str(tmp_path / "missing"), "--data", str(data), "--out", str(tmp_path / "x.csv")])
+    assert code == 1 and "x.csv: --out must end" in capsys.readouterr().err

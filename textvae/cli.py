@@ -217,10 +217,12 @@ def cmd_arithmetic(args) -> None:
 
 
 def cmd_encode(args) -> None:
-    from textvae.embeddings import encode_sentences, write_codes, write_projector
+    from textvae.embeddings import check_codes_path, encode_sentences, write_codes, write_projector
 
     if not args.out and not args.projector:
         raise ConfigError("pass --out FILE (.npy or .jsonl) and/or --projector DIR")
+    if args.out:
+        check_codes_path(args.out)  # before the encoding, not after it
     if args.data:
         import dataclasses
 

@@ -51,12 +51,18 @@ def encode_sentences(model, sentences: Sequence[str], batch_size: int = 256,
             np.concatenate(scales) if scales else np.zeros((0, width), np.float32))
 
 
-def write_codes(path: str | Path, sentences: Sequence[str], means: np.ndarray,
-                scales: np.ndarray | None = None) -> list[Path]:
-    """Writes the codes to `path` (.npy or .jsonl, atomically); returns the files written."""
+def check_codes_path(path: str | Path) -> Path:
+    """`path` as a Path if its extension names a codes format; a ConfigError naming it if not."""
     path = Path(path)
     if path.suffix not in FORMATS:
         raise ConfigError(f"{path}: --out must end in {' or '.join(FORMATS)}")
+    return path
+
+
+def write_codes(path: str | Path, sentences: Sequence[str], means: np.ndarray,
+                scales: np.ndarray | None = None) -> list[Path]:
+    """Writes the codes to `path` (.npy or .jsonl, atomically); returns the files written."""
+    path = check_codes_path(path)
     if path.suffix == ".jsonl":
         lines = []
         for i, text in enumerate(sentences):

@@ -37,7 +37,7 @@ def configure(verbose: bool | None = None) -> None:
     if verbose is None:
         verbose = os.environ.get("TEXTVAE_VERBOSE", "") not in ("", "0")
     if verbose:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = quiet_level(True, driver=False)
     else:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", quiet_level(False, nvidia_driver_present()))
 
