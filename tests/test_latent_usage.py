@@ -116,6 +116,50 @@ def test_latent_to_output_gives_the_output_layer_z(index):
     np.testing.assert_allclose(skip.features(inputs, z)[..., width:], np.ones((1, 3, LAT)))
 
 
+# -- one word-vector table (tied embeddings) -------------------------------------------
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_tied_decoder_logits_are_the_projected_features_times_its_input_table(index):
+    layer = [LSTMDecoder(13, 4, 5, LAT, latent_to_output=True, tie_embeddings=True, seed=3),
+             TransformerDecoder(13, 8, LAT, num_layers=1, num_heads=2, feedforward_dim=6, max_positions=9,
+                                latent_to_output=True, tie_embeddings=True, seed=3)][index]
+    ids = tf.constant(np.random.default_rng(0).integers(4, 13, (2, 9)), tf.int32)
+    inputs = {"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool)}
+    z = tf.random.normal((2, LAT), seed=5)
+    layer(inputs, z)
+    layer.to_logits.bias.assign(np.arange(13, dtype=np.float32) / 10)
+    logits = layer(inputs, z).numpy()
+    table = layer.embedding.embeddings.numpy()  # (vocab, e): the input table
+    expected = layer.features(inputs, z).numpy() @ layer.to_logits.project.kernel.numpy() @ table.T
+    np.testing.assert_allclose(logits, expected + np.arange(13) / 10, rtol=1e-4, atol=1e-5)
+    x, kernel, bias = layer.to_logits.linear_parts(layer.features(inputs, z))  # what sampled softmax reads
+    np.testing.assert_allclose(x.numpy() @ kernel.numpy() + bias.numpy(), logits, rtol=1e-4, atol=1e-5)
+    state = layer.initial_state(z)
+    for t in range(9):  # generation's cached steps use the same tied layer
+        step_logits, state = layer.step(ids[:, t], state, z)
+        np.testing.assert_allclose(step_logits, logits[:, t], rtol=1e-4, atol=1e-5)
+
+
+def test_tied_vae_has_one_word_table_for_encoder_decoder_and_bag_of_words():
+    tied = vae(tie_embeddings=True, bag_of_words=1.0, latent_to_output=True)
+    plain = vae(bag_of_words=1.0, latent_to_output=True)
+    batch = pad_batch(encode_corpus(SENTENCES[:3], WORDS, 9).sequences)
+    tied(batch), plain(batch)
+    assert tied.encoder.embedding is tied.decoder.embedding
+    tables = [w for w in tied.weights if tuple(w.shape) == (WORDS.vocab_size, 4)]
+    assert len(tables) == 1 and len(tied.weights) == len({id(w) for w in tied.weights})
+    assert sum(int(np.prod(w.shape)) for w in plain.weights) > sum(int(np.prod(w.shape)) for w in tied.weights)
+    z = tf.random.normal((3, LAT), seed=2)
+    views = split_batch(batch)
+    log_p = tf.nn.log_softmax(z.numpy() @ tied.bag_of_words.project.kernel.numpy() @ tables[0].numpy().T
+                              + tied.bag_of_words.bias.numpy()).numpy()
+    targets = np.asarray(views["targets"])
+    words = np.asarray(views["target_mask"]) * (targets != EOS_ID)
+    manual = -np.array([sum(log_p[i, targets[i, t]] for t in range(words.shape[1]) if words[i, t])
+                        for i in range(3)])
+    np.testing.assert_allclose(tied.bag_of_words_nll(z, views), manual, rtol=1e-5)
+
+
 def test_decoder_input_dropout_never_touches_z():
     layer = LSTMDecoder(13, 4, 5, LAT, dropout=0.9, seed=3)
     ids = tf.constant([[2, 5, 6, 7]], tf.int32)
@@ -129,13 +173,15 @@ def test_decoder_input_dropout_never_touches_z():
 
 SWITCHES = {"bag_of_words": {"model": {"bag_of_words": 1.0}},
             "latent_to_output": {"model": {"latent_to_output": True}},
-            "target_rate": {"kl": {"free_bits": 0.0, "target_rate": 4.0}}}
+            "target_rate": {"kl": {"free_bits": 0.0, "target_rate": 4.0}},
+            "tie_embeddings": {"model": {"tie_embeddings": True, "bag_of_words": 1.0}}}
 
 
 @pytest.mark.parametrize("switch", list(SWITCHES))
 def test_tiny_corpus_is_overfitted_with_each_switch(switch):
     keras.utils.set_random_seed(0)
-    spec = {"bag_of_words": {"bag_of_words": 1.0}, "latent_to_output": {"latent_to_output": True}}.get(switch, {})
+    spec = {"bag_of_words": {"bag_of_words": 1.0}, "latent_to_output": {"latent_to_output": True},
+            "tie_embeddings": {"tie_embeddings": True, "bag_of_words": 1.0}}.get(switch, {})
     model = SentenceVAE(ModelSpec(WORDS.vocab_size, latent_dim=LAT, embedding_dim=16, hidden_dim=32, seed=1, **spec),
                         tokenizer=WORDS)
     encoded = encode_corpus(SENTENCES, WORDS, 9)
@@ -155,7 +201,7 @@ def test_resume_is_exact_with_each_switch(tmp_path, switch):
     resumed = train(config, tmp_path / "part")
     assert resumed["step"] == full["step"] == 8
     assert resumed["last"]["loss"] == pytest.approx(full["last"]["loss"], rel=1e-6)
-    if switch == "bag_of_words":
+    if "bag_of_words" in SWITCHES[switch].get("model", {}):
         assert resumed["last"]["bag_of_words"] == pytest.approx(full["last"]["bag_of_words"], rel=1e-6)
 
 

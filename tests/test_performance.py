@@ -45,7 +45,7 @@ def test_sampled_loss_equals_a_manual_computation():
     targets = rng.integers(0, vocab, size=(batch, time)).astype(np.int32)
     mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], np.float32)
 
-    got = softmax.sampled_sequence_nll(features, projection, targets, mask, num_sampled,
+    got = softmax.sampled_sequence_nll(features, projection.kernel, projection.bias, targets, mask, num_sampled,
                                        keras.random.SeedGenerator(5)).numpy()
     candidates = softmax.log_uniform_candidates(num_sampled, vocab, keras.random.SeedGenerator(5)).numpy()
     w, b = projection.kernel.numpy(), projection.bias.numpy()

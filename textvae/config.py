@@ -115,6 +115,11 @@ class ModelConfig:
     # Dieng et al. 2019): logits = W [h_t; z] + b, so z reaches each word directly
     # instead of only through the recurrent state.
     latent_to_output: bool = False
+    # One word-vector table for the encoder's input, the decoder's input and its
+    # output layer (Press & Wolf 2017; Inan et al. 2017), the bag-of-words head's
+    # output too: logits = E (P h) + b. A word seen once as input is then already a
+    # word the decoder can say, so reconstruction generalises to unseen sentences.
+    tie_embeddings: bool = False
 
 
 @dataclass(frozen=True)

@@ -58,16 +58,18 @@ class LSTMDecoder(keras.layers.Layer):
         word_dropout: float = 0.0,
         seed: int | None = None,
         latent_to_output: bool = False,
+        tie_embeddings: bool = False,
+        embedding=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.word_dropout = WordDropout(word_dropout, seed=_offset(seed, 0), name="word_dropout")
-        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+        self.embedding = embedding or keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.input_dropout = keras.layers.Dropout(dropout, seed=_offset(seed, 1), name="input_dropout")
         self.to_state = keras.layers.Dense(2 * hidden_dim, name="to_state") if latent_dim > 0 else None
         self.lstm = keras.layers.LSTM(hidden_dim, return_sequences=True, name="lstm")
         self.output_dropout = keras.layers.Dropout(dropout, seed=_offset(seed, 2), name="output_dropout")
-        self.to_logits = keras.layers.Dense(vocab_size, name="to_logits")
+        self.to_logits = output_layer(vocab_size, self.embedding if tie_embeddings else None)
 
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -77,6 +79,7 @@ class LSTMDecoder(keras.layers.Layer):
         self.word_dropout_rate = word_dropout
         self.seed = seed
         self.latent_to_output = latent_to_output and latent_dim > 0
+        self.tie_embeddings = tie_embeddings
 
     def initial_state(self, z):
         """z: (batch, latent) -> [h0, c0], each (batch, hidden); zeros when latent is 0."""
@@ -136,6 +139,7 @@ class LSTMDecoder(keras.layers.Layer):
             word_dropout=self.word_dropout_rate,
             seed=self.seed,
             latent_to_output=self.latent_to_output,
+            tie_embeddings=self.tie_embeddings,
         )
         return config
 
@@ -168,6 +172,8 @@ class TransformerDecoder(keras.layers.Layer):
         word_dropout: float = 0.0,
         seed: int | None = None,
         latent_to_output: bool = False,
+        tie_embeddings: bool = False,
+        embedding=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -176,7 +182,7 @@ class TransformerDecoder(keras.layers.Layer):
         self.uses_add = latent_dim > 0 and latent_injection in ("add", "both")
         self.uses_memory = latent_dim > 0 and latent_injection in ("memory", "both")
         self.word_dropout = WordDropout(word_dropout, seed=_offset(seed, 0), name="word_dropout")
-        self.embedding = keras.layers.Embedding(vocab_size, width, name="embedding")
+        self.embedding = embedding or keras.layers.Embedding(vocab_size, width, name="embedding")
         self.position_embedding = keras.layers.Embedding(max_positions, width, name="position_embedding")
         self.latent_to_input = keras.layers.Dense(width, name="latent_to_input") if self.uses_add else None
         self.latent_to_memory = (
@@ -185,7 +191,8 @@ class TransformerDecoder(keras.layers.Layer):
         self.blocks = [TransformerBlock(width, num_heads, feedforward_dim, dropout, name=f"block_{i}")
                        for i in range(num_layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
-        self.to_logits = keras.layers.Dense(vocab_size, name="to_logits")
+        self.to_logits = output_layer(vocab_size, self.embedding if tie_embeddings else None)
+        self.tie_embeddings = tie_embeddings
 
         self.vocab_size = vocab_size
         self.width = width
@@ -288,9 +295,50 @@ class TransformerDecoder(keras.layers.Layer):
             num_layers=self.num_layers, num_heads=self.num_heads, feedforward_dim=self.feedforward_dim,
             max_positions=self.max_positions, latent_injection=self.latent_injection,
             dropout=self.dropout, word_dropout=self.word_dropout_rate, seed=self.seed,
-            latent_to_output=self.latent_to_output,
+            latent_to_output=self.latent_to_output, tie_embeddings=self.tie_embeddings,
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="textvae")
+class TiedOutput(keras.layers.Layer):
+    """Logits through a shared word-vector table: logits = (P h) E^T + b.
+
+    Args of `call`: features (..., d) -> (..., vocab) logits, where E is
+    `embedding.embeddings` (vocab, e) and P a learnt (d, e) projection.
+    """
+
+    def __init__(self, embedding, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding
+        self.project = keras.layers.Dense(embedding.output_dim, use_bias=False, name="project")
+
+    def build(self, input_shape):
+        self.project.build(input_shape)
+        self.bias = self.add_weight(shape=(self.embedding.input_dim,), initializer="zeros", name="bias")
+
+    def call(self, features):
+        projected = self.project(features)
+        table = tf.cast(self.embedding.embeddings, projected.dtype)
+        return tf.tensordot(projected, table, [[len(projected.shape) - 1], [1]]) + tf.cast(self.bias, projected.dtype)
+
+    def linear_parts(self, features):
+        """(inputs (..., e), kernel (e, vocab), bias (vocab,)) with logits = inputs @ kernel + bias."""
+        return self.project(features), tf.transpose(self.embedding.embeddings), self.bias
+
+
+def output_layer(vocab_size: int, embedding=None):
+    """The decoder's softmax layer: a Dense to `vocab_size`, or tied to `embedding`'s table."""
+    if embedding is None:
+        return keras.layers.Dense(vocab_size, name="to_logits")
+    return TiedOutput(embedding, name="to_logits")
+
+
+def linear_parts(layer, features):
+    """(inputs, kernel (d, vocab), bias (vocab,)) of an output layer (Dense or TiedOutput)."""
+    if isinstance(layer, TiedOutput):
+        return layer.linear_parts(features)
+    return features, layer.kernel, layer.bias
 
 
 def with_code(x, z):
@@ -306,19 +354,30 @@ def logits_of(decoder, features):
     return tf.cast(decoder.to_logits(features), tf.float32)
 
 
-def build_decoder(spec, code_dim: int, name: str = "decoder"):
+def shared_word_vectors(spec):
+    """With `spec.tie_embeddings`, the one (vocab, embedding_dim) table an encoder, a decoder
+    and their output layers share; None otherwise (each builds its own)."""
+    if not spec.tie_embeddings:
+        return None
+    return keras.layers.Embedding(spec.vocab_size, spec.embedding_dim, name="embedding")
+
+
+def build_decoder(spec, code_dim: int, name: str = "decoder", embedding=None):
     """The decoder named by `spec.decoder` (lstm or transformer), conditioned on a latent code
-    of `code_dim` (z, or M2's [z, onehot(y)]); a Transformer's width is embedding_dim."""
+    of `code_dim` (z, or M2's [z, onehot(y)]); a Transformer's width is embedding_dim.
+    `embedding`: a word-vector layer to use (shared_word_vectors); with `spec.tie_embeddings`
+    the output layer reads the decoder's input table."""
     if spec.decoder == "lstm":
         return LSTMDecoder(spec.vocab_size, spec.embedding_dim, spec.hidden_dim, code_dim, dropout=spec.dropout,
                            word_dropout=spec.word_dropout, seed=spec.seed, latent_to_output=spec.latent_to_output,
-                           name=name)
+                           tie_embeddings=spec.tie_embeddings, embedding=embedding, name=name)
     if spec.decoder == "transformer":
         return TransformerDecoder(
             spec.vocab_size, spec.embedding_dim, code_dim, num_layers=spec.num_layers, num_heads=spec.num_heads,
             feedforward_dim=spec.feedforward_dim, max_positions=spec.max_positions,
             latent_injection=spec.latent_injection, dropout=spec.dropout, word_dropout=spec.word_dropout,
-            seed=spec.seed, latent_to_output=spec.latent_to_output, name=name)
+            seed=spec.seed, latent_to_output=spec.latent_to_output, tie_embeddings=spec.tie_embeddings,
+            embedding=embedding, name=name)
     raise ValueError(f"unknown decoder {spec.decoder!r}; choose lstm or transformer")
 
 

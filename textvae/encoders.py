@@ -26,11 +26,11 @@ class LSTMEncoder(keras.layers.Layer):
     """
 
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, latent_dim: int,
-                 bn_gamma: float = 0.0, pooling: str = "last", **kwargs):
+                 bn_gamma: float = 0.0, pooling: str = "last", embedding=None, **kwargs):
         super().__init__(**kwargs)
         if pooling not in ("last", "max"):
             raise ValueError(f"LSTM pooling must be last or max, got {pooling!r}")
-        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+        self.embedding = embedding or keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         if pooling == "last":
             self.lstm = keras.layers.LSTM(hidden_dim, return_sequences=True, name="lstm")
         else:
@@ -97,11 +97,11 @@ class TransformerEncoder(keras.layers.Layer):
 
     def __init__(self, vocab_size: int, width: int, latent_dim: int, num_layers: int = 2,
                  num_heads: int = 4, feedforward_dim: int = 1024, max_positions: int = 128,
-                 pooling: str = "mean", dropout: float = 0.0, bn_gamma: float = 0.0, **kwargs):
+                 pooling: str = "mean", dropout: float = 0.0, bn_gamma: float = 0.0, embedding=None, **kwargs):
         super().__init__(**kwargs)
         if pooling not in ("mean", "summary"):
             raise ValueError(f"pooling must be mean or summary, got {pooling!r}")
-        self.embedding = keras.layers.Embedding(vocab_size, width, name="embedding")
+        self.embedding = embedding or keras.layers.Embedding(vocab_size, width, name="embedding")
         self.position_embedding = keras.layers.Embedding(max_positions, width, name="position_embedding")
         self.input_dropout = keras.layers.Dropout(dropout, name="input_dropout")
         self.blocks = [TransformerBlock(width, num_heads, feedforward_dim, dropout, name=f"block_{i}")
@@ -195,16 +195,17 @@ def posterior_head(to_posterior, features, loc_norm=None, bn_gamma: float = 0.0,
     return loc, scale
 
 
-def build_encoder(spec, latent_dim: int, name: str = "encoder"):
+def build_encoder(spec, latent_dim: int, name: str = "encoder", embedding=None):
     """The encoder named by `spec.encoder` (lstm or transformer) with a posterior head of
-    `latent_dim` (0: features only, as M2 uses it); a Transformer's width is embedding_dim."""
+    `latent_dim` (0: features only, as M2 uses it); a Transformer's width is embedding_dim.
+    `embedding`: a word-vector layer to use (textvae.decoders.shared_word_vectors)."""
     bn_gamma = spec.bn_gamma if latent_dim else 0.0
     if spec.encoder == "lstm":
         return LSTMEncoder(spec.vocab_size, spec.embedding_dim, spec.hidden_dim, latent_dim, bn_gamma=bn_gamma,
-                           pooling=spec.lstm_pooling, name=name)
+                           pooling=spec.lstm_pooling, embedding=embedding, name=name)
     if spec.encoder == "transformer":
         return TransformerEncoder(
             spec.vocab_size, spec.embedding_dim, latent_dim, num_layers=spec.num_layers, num_heads=spec.num_heads,
             feedforward_dim=spec.feedforward_dim, max_positions=spec.max_positions, pooling=spec.pooling,
-            dropout=spec.dropout, bn_gamma=bn_gamma, name=name)
+            dropout=spec.dropout, bn_gamma=bn_gamma, embedding=embedding, name=name)
     raise ValueError(f"unknown encoder {spec.encoder!r}; choose lstm or transformer")

@@ -11,7 +11,7 @@ import tensorflow as tf
 from textvae import distributions
 from textvae.base import LatentTextModel, sequence_nll, split_batch
 from textvae.data import DataError
-from textvae.decoders import build_decoder
+from textvae.decoders import build_decoder, shared_word_vectors
 from textvae.encoders import build_encoder, posterior_head
 from textvae.semisupervised import UNLABELLED
 from textvae.spec import ModelSpec
@@ -46,14 +46,15 @@ class M2VAE(LatentTextModel):
             raise ValueError(f"M2 needs at least 2 classes, got {num_classes}")
         if spec.latent_dim < 1:
             raise ValueError("M2 needs model.latent_dim >= 1")
-        self.encoder = build_encoder(spec, 0)  # features only: q(y|x) and q(z|x, y) read them
+        shared = shared_word_vectors(spec)
+        self.encoder = build_encoder(spec, 0, embedding=shared)  # features only: q(y|x) and q(z|x, y) read them
         features = self.encoder.feature_dim
         self.classifier_hidden = keras.layers.Dense(features, activation="tanh", name="classifier_hidden")
         self.classifier_dropout = keras.layers.Dropout(spec.dropout, seed=spec.seed, name="classifier_dropout")
         self.classifier_logits = keras.layers.Dense(num_classes, name="classifier_logits")
         self.to_posterior = keras.layers.Dense(2 * spec.latent_dim, name="to_posterior")
         # the decoder sees [z, onehot(y)] as its latent code
-        self.decoder = build_decoder(spec, spec.latent_dim + num_classes)
+        self.decoder = build_decoder(spec, spec.latent_dim + num_classes, embedding=shared)
 
         if class_log_prior is None:
             class_log_prior = [-float(np.log(num_classes))] * num_classes

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from textvae import distributions, latent
 from textvae.base import LatentTextModel, sequence_nll, split_batch
-from textvae.decoders import build_decoder
+from textvae.decoders import TiedOutput, build_decoder, linear_parts, shared_word_vectors
 from textvae.encoders import build_encoder
 from textvae.sampled_softmax import sampled_sequence_nll
 from textvae.spec import ModelSpec
@@ -37,10 +37,14 @@ class SentenceVAE(LatentTextModel):
 
     def __init__(self, spec: ModelSpec, **kwargs):
         super().__init__(spec, **kwargs)
-        self.encoder = build_encoder(spec, spec.latent_dim) if spec.latent_dim > 0 else None
-        self.decoder = build_decoder(spec, spec.latent_dim)
+        shared = shared_word_vectors(spec)
+        self.encoder = build_encoder(spec, spec.latent_dim, embedding=shared) if spec.latent_dim > 0 else None
+        self.decoder = build_decoder(spec, spec.latent_dim, embedding=shared)
         uses_bow = spec.bag_of_words > 0 and spec.latent_dim > 0
-        self.bag_of_words = keras.layers.Dense(spec.vocab_size, name="bag_of_words") if uses_bow else None
+        self.bag_of_words = None
+        if uses_bow:
+            self.bag_of_words = (TiedOutput(shared, name="bag_of_words") if shared is not None
+                                 else keras.layers.Dense(spec.vocab_size, name="bag_of_words"))
         self.sampled_softmax = 0
 
     # -- training -----------------------------------------------------------
@@ -129,7 +133,7 @@ class SentenceVAE(LatentTextModel):
         if training and self.sampled_softmax:
             loc, scale, z = self._posterior_sample(inputs, training, noise)
             features = self.decoder.features(views["decoder"], z, training=True)
-            reconstruction = sampled_sequence_nll(features, self.decoder.to_logits, views["targets"],
+            reconstruction = sampled_sequence_nll(*linear_parts(self.decoder.to_logits, features), views["targets"],
                                                   views["target_mask"], self.sampled_softmax, self.noise_seed)
             if self.bag_of_words is not None:
                 extra["bag_of_words"] = self.bag_of_words_nll(z, views)

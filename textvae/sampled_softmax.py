@@ -46,26 +46,27 @@ def log_uniform_candidates(num_sampled: int, vocab_size: int, seed_generator):
     return tf.clip_by_value(ids, 0, vocab_size - 1)
 
 
-def sampled_sequence_nll(features, projection, targets, mask, num_sampled: int, seed_generator):
+def sampled_sequence_nll(features, kernel, bias, targets, mask, num_sampled: int, seed_generator):
     """Sampled-softmax -log p of each sequence.
 
     Args:
-      features: (batch, time, hidden) inputs of the output layer.
-      projection: the output `keras.layers.Dense` (kernel (hidden, vocab), bias (vocab,)).
+      features: (batch, time, hidden) inputs of the output layer's linear map.
+      kernel, bias: (hidden, vocab) and (vocab,), logits = features @ kernel + bias
+        (`textvae.decoders.linear_parts` of a Dense or tied output layer).
       targets: (batch, time) int ids; mask: (batch, time) float, 1 on real targets.
       num_sampled: candidate words per batch.
       seed_generator: a `keras.random.SeedGenerator` for the candidates.
     Returns:
       (batch,) float32 sums of the per-token sampled losses over real targets.
     """
-    vocab_size = int(projection.kernel.shape[-1])
+    vocab_size = int(kernel.shape[-1])
     batch, time = tf.shape(targets)[0], tf.shape(targets)[1]
     h = tf.reshape(features, [-1, tf.shape(features)[-1]])  # (batch * time, hidden)
     y = tf.reshape(tf.cast(targets, tf.int32), [-1])
     candidates = log_uniform_candidates(num_sampled, vocab_size, seed_generator)
 
-    kernel = tf.cast(projection.kernel, h.dtype)
-    bias = tf.cast(projection.bias, tf.float32)
+    kernel = tf.cast(kernel, h.dtype)
+    bias = tf.cast(bias, tf.float32)
     true_weights = tf.gather(kernel, y, axis=1)  # (hidden, batch * time)
     true_logits = tf.cast(tf.reduce_sum(h * tf.transpose(true_weights), axis=-1), tf.float32)
     true_logits += tf.gather(bias, y) - log_expected_count(y, num_sampled, vocab_size)
