@@ -126,3 +126,17 @@ def test_reinitialize_decoder_is_seeded_and_leaves_the_encoder():
     assert any(not np.array_equal(a, b) for a, b in zip(decoder_before, first))
     for a, b in zip(encoder_before, model.encoder.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_reinitialize_decoder_keeps_a_word_table_shared_with_the_encoder():
+    model = SentenceVAE(ModelSpec(VOCAB, latent_dim=LAT, embedding_dim=EMB, hidden_dim=HID, seed=9,
+                                  tie_embeddings=True))
+    model(batch())
+    table = model.decoder.embedding.embeddings.numpy().copy()
+    encoder_before = [w.copy() for w in model.encoder.get_weights()]
+    lstm_before = model.decoder.lstm.get_weights()[0].copy()
+    model.reinitialize_decoder(seed=5)
+    np.testing.assert_array_equal(model.decoder.embedding.embeddings.numpy(), table)
+    for a, b in zip(encoder_before, model.encoder.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(model.decoder.lstm.get_weights()[0], lstm_before)

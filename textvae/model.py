@@ -170,12 +170,16 @@ class SentenceVAE(LatentTextModel):
         return evaluate_elbo(self, valid, batch_size)
 
     def reinitialize_decoder(self, seed: int) -> None:
-        """Fresh decoder weights (Li et al. 2019), drawn from the layer's initializers with `seed`."""
+        """Fresh decoder weights (Li et al. 2019), drawn from the layer's initializers with `seed`.
+        A word table shared with the encoder (`tie_embeddings`) keeps its pretrained vectors."""
         keras.utils.set_random_seed(seed)
         fresh = type(self.decoder).from_config(self.decoder.get_config())
         z = tf.zeros([1, self.latent_dim])
         fresh({"token_ids": tf.constant([[BOS_ID]]), "padding_mask": tf.constant([[True]])}, z)
-        self.decoder.set_weights(fresh.get_weights())
+        shared = self.decoder.embedding.embeddings if self.spec.tie_embeddings else None
+        for old, new in zip(self.decoder.weights, fresh.weights, strict=True):
+            if old is not shared:
+                old.assign(new)
 
     # -- public API on strings ----------------------------------------------
 
