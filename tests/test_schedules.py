@@ -37,3 +37,40 @@ def test_tensor_step_matches_python_step():
 
     config = KLConfig(schedule="linear", warmup_steps=8)
     assert float(kl_weight(tf.constant(3, tf.int64), config, 10)) == float(kl_weight(3, config, 10))
+
+
+def test_cosine_learning_rate_by_hand():
+    from textvae.config import TrainConfig
+    from textvae.training import learning_rate
+
+    config = TrainConfig(learning_rate=0.02, max_steps=80, lr_schedule="cosine", final_lr_fraction=0.1)
+    schedule = learning_rate(config)
+    for step in (0, 20, 40, 80, 120):
+        t = min(step, 80) / 80
+        expected = 0.02 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * t)))
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-5)
+    assert learning_rate(TrainConfig(learning_rate=0.02)) == 0.02
+
+
+def test_resume_is_exact_with_a_cosine_learning_rate(tmp_path, monkeypatch):
+    from conftest import tiny_config
+    from textvae import training
+    from textvae.callbacks import TrainingMonitor
+
+    config = tiny_config(tmp_path, train={"lr_schedule": "cosine", "learning_rate": 0.01})
+    full = training.train(config, tmp_path / "full")
+    # interrupted at step 4 of the same 8-step schedule (Ctrl-C saves a checkpoint), then resumed
+    original = TrainingMonitor.on_train_batch_end
+
+    def stop_at_4(self, batch, logs=None):
+        original(self, batch, logs)
+        if int(self.model.optimizer.iterations.numpy()) == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(TrainingMonitor, "on_train_batch_end", stop_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, tmp_path / "part")
+    monkeypatch.setattr(TrainingMonitor, "on_train_batch_end", original)
+    resumed = training.train(config, tmp_path / "part")
+    assert resumed["step"] == full["step"] == 8
+    assert resumed["last"]["loss"] == pytest.approx(full["last"]["loss"], rel=1e-6)

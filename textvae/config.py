@@ -153,8 +153,12 @@ class TrainConfig:
     batch_size: int = 32
     # Total optimizer steps.
     max_steps: int = 10000
-    # Adam learning rate.
+    # Adam learning rate (the peak, with a schedule).
     learning_rate: float = 1e-3
+    # constant, or cosine: from learning_rate at step 0 down to
+    # learning_rate * final_lr_fraction at max_steps (Loshchilov & Hutter 2017).
+    lr_schedule: str = "constant"
+    final_lr_fraction: float = 0.1
     # Global gradient-norm clip; 0 disables.
     clip_norm: float = 5.0
     # Seed for initialisation, data order, word dropout and sampling.
@@ -228,6 +232,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "kl.schedule": ("constant", "linear", "logistic", "cyclical"),
     "m2.class_prior": ("uniform", "labelled"),
     "train.strategy": ("auto", "single", "mirrored", "multi_worker"),
+    "train.lr_schedule": ("constant", "cosine"),
     "train.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
 }
 
@@ -260,6 +265,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "train.batch_size": (1, None),
     "train.max_steps": (1, None),
     "train.learning_rate": (0.0, None),
+    "train.final_lr_fraction": (0.0, 1.0),
     "train.clip_norm": (0.0, None),
     "train.word_dropout": (0.0, 1.0),
     "train.log_every": (1, None),

@@ -117,11 +117,18 @@ def pad_multiple(train_config) -> int:
     return 8 if train_config.jit_compile else 1
 
 
+def learning_rate(train_config):
+    """Adam's learning rate: the float, or a schedule of the optimizer step (so a resumed
+    run continues it exactly from the restored step)."""
+    if train_config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            train_config.learning_rate, train_config.max_steps, alpha=train_config.final_lr_fraction)
+    return train_config.learning_rate
+
+
 def compile_model(model, config: Config) -> None:
     """Adam with gradient clipping, the KL schedule and free bits; builds the optimizer."""
-    optimizer = keras.optimizers.Adam(
-        config.train.learning_rate, global_clipnorm=config.train.clip_norm or None
-    )
+    optimizer = keras.optimizers.Adam(learning_rate(config.train), global_clipnorm=config.train.clip_norm or None)
     pretrain = config.train.pretrain_steps
 
     def kl_weight_fn(step):  # 0 while pretraining as an autoencoder, then the schedule from 0
@@ -181,8 +188,9 @@ def train(config: Config | None, workdir: str | Path) -> dict:
         latest = checkpoints.latest_checkpoint(ckpt_root)
         if latest is not None:
             start = checkpoints.restore_checkpoint(model, latest)
-            # the optimizer state holds the learning rate: the config's value wins
-            model.optimizer.learning_rate.assign(config.train.learning_rate)
+            if config.train.lr_schedule == "constant":
+                # the optimizer state holds the learning rate: the config's value wins
+                model.optimizer.learning_rate.assign(config.train.learning_rate)
             log(f"resumed from {latest} at step {start}")
     # the Keras bar only on a terminal; anything else (a file, nohup, CI) gets plain lines
     bar = config.train.progress_bar and chief and sys.stderr.isatty()
