@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -14,6 +13,7 @@ import tensorflow as tf
 
 from textvae import checkpoints
 from textvae.config import TrainConfig
+from textvae.files import StorageError
 from textvae.data import EncodedCorpus
 from textvae.replicas import as_float
 from textvae.rundir import RunDir
@@ -36,6 +36,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         # only the chief of a multi-worker run logs, validates and checkpoints
         self.chief = chief
         self.config = config
+        self.run = run
         self.metrics_path = run.metrics_path
         self.ckpt_root = run.checkpoints_dir
         self.valid = valid
@@ -107,12 +108,18 @@ class TrainingMonitor(keras.callbacks.Callback):
                 checkpoints.mark_best(self.ckpt_root, path, record)
 
     def _write(self, record: dict, split: str):
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        with self.writer.as_default(step=record["step"]):
-            for key, value in record.items():
-                if key != "step":
-                    tf.summary.scalar(f"{split}/{key}", value)
+        self.run.append_metrics(record)
+        try:
+            with self.writer.as_default(step=record["step"]):
+                for key, value in record.items():
+                    if key != "step":
+                        tf.summary.scalar(f"{split}/{key}", value)
+            self._flush_tensorboard()
+        except (tf.errors.OpError, OSError) as e:
+            raise StorageError(f"cannot write the TensorBoard log in {self.run.tensorboard_dir}: "
+                               f"{getattr(e, 'message', e)}") from None
+
+    def _flush_tensorboard(self):
         self.writer.flush()
 
     def save_now(self) -> Path | None:

@@ -6,6 +6,9 @@ weights (`model.weights.h5`, HDF5 data only), the seed-generator states
 files). It is written under a temporary name and renamed into place,
 so a run killed at any moment leaves either the old set or the new one. On load,
 a checkpoint whose checksum fails is skipped with a warning for the previous one.
+A disk that cannot take the checkpoint (checked before HDF5 starts writing, whose
+library can crash on a full disk, and on every write) is a StorageError naming
+the file; the temporary directory is removed and the previous checkpoints stay.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textvae.files import atomic_write_json
+from textvae.files import StorageError, atomic_write_json, storage_error
 
 WEIGHTS_FILE = "model.weights.h5"
 RNG_FILE = "rng.npz"
@@ -48,24 +51,49 @@ def checkpoint_path(root: str | Path, step: int) -> Path:
     return Path(root) / f"{PREFIX}{step:09d}"
 
 
+def checkpoint_bytes(model) -> int:
+    """About what a checkpoint of `model` takes on disk: its weights and optimizer state."""
+    variables = list(model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and getattr(optimizer, "built", False):
+        variables += list(optimizer.variables)
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+
+
 def save_checkpoint(model, root: str | Path, step: int) -> Path:
-    """Writes `root/ckpt-<step>` atomically and returns its path."""
+    """Writes `root/ckpt-<step>` atomically and returns its path (StorageError if the disk refuses)."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     final = checkpoint_path(root, step)
     tmp = root / f".{final.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    model.save_weights(tmp / WEIGHTS_FILE)
-    np.savez(tmp / RNG_FILE, *[np.asarray(v.numpy()) for v in _seed_states(model)])
-    state = {
-        "step": int(step),
-        "sha256": {name: _sha256(tmp / name) for name in (WEIGHTS_FILE, RNG_FILE)},
-    }
-    (tmp / STATE_FILE).write_text(json.dumps(state, indent=1))
-    if final.exists():  # the same step saved twice (e.g. best and periodic): replace
-        shutil.rmtree(final)
-    tmp.rename(final)
+    target = tmp / WEIGHTS_FILE
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        needed = int(checkpoint_bytes(model) * 1.1) + (1 << 20)
+        free = shutil.disk_usage(root).free
+        if free < needed:
+            raise StorageError(f"no space left on device writing {target} (needs about {needed / 1e6:.1f} MB, "
+                               f"{free / 1e6:.1f} MB free); the previous checkpoints are kept")
+        tmp.mkdir()
+        model.save_weights(target)
+        target = tmp / RNG_FILE
+        np.savez(target, *[np.asarray(v.numpy()) for v in _seed_states(model)])
+        state = {
+            "step": int(step),
+            "sha256": {name: _sha256(tmp / name) for name in (WEIGHTS_FILE, RNG_FILE)},
+        }
+        target = tmp / STATE_FILE
+        target.write_text(json.dumps(state, indent=1))
+        target = final
+        if final.exists():  # the same step saved twice (e.g. best and periodic): replace
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise storage_error(e, target) from None
+    except StorageError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return final
 
 

@@ -1,4 +1,5 @@
-"""The errors a user can cause (bad config, data, tokenizer, checkpoint, divergence).
+"""The errors a user can cause (bad config, data, tokenizer, checkpoint, divergence, a disk
+that refuses a write, a run directory another process is training in).
 
 The CLI prints these as one line and exits non-zero; anything else is a bug and
 keeps its traceback.
@@ -8,7 +9,9 @@ from textvae.checkpoints import CheckpointError
 from textvae.config import ConfigError
 from textvae.data import DataError
 from textvae.decoding import DecodingError
+from textvae.files import StorageError
 from textvae.tokenizer import TokenizerError
 from textvae.training import TrainingDiverged
 
-USER_ERRORS = (ConfigError, DataError, DecodingError, TokenizerError, CheckpointError, TrainingDiverged)
+USER_ERRORS = (ConfigError, DataError, DecodingError, TokenizerError, CheckpointError, TrainingDiverged,
+               StorageError)

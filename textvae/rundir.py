@@ -11,6 +11,7 @@ Nothing else in the package spells a file name of a run directory. The layout:
   tensorboard/      TensorBoard scalars
   plots/            PNGs written by `textvae plot`
   checkpoints/      ckpt-<step>/ and best.json (their insides: `textvae.checkpoints`)
+  lock              held by the one process training here (`textvae.locking`)
 
 Reading a run (`textvae.load`, evaluation, plots) goes through `RunDir` and
 needs nothing from training.
@@ -24,7 +25,8 @@ from pathlib import Path
 from textvae import checkpoints
 from textvae.config import Config, ConfigError, load_config, save_config
 from textvae.data import DataError
-from textvae.files import atomic_write_json
+from textvae.files import append_line, atomic_write_json, storage_error
+from textvae.locking import RunLock
 
 CONFIG_FILE = "config.yaml"
 DATA_STATS_FILE = "data_stats.json"
@@ -34,6 +36,7 @@ EVAL_FILE = "eval.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 PLOTS_DIR = "plots"
 CHECKPOINTS_DIR = "checkpoints"
+LOCK_FILE = "lock"
 
 
 class RunDir:
@@ -85,8 +88,22 @@ class RunDir:
         return load_config(self.config_path)
 
     def write_config(self, config: Config) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.create()
         save_config(config, self.config_path)
+
+    def create(self) -> None:
+        """Makes the directory (and its parents); a clear error when that cannot be done."""
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"{self.path}: is a file, not a run directory; choose another --workdir")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise storage_error(e, self.path) from None
+
+    def lock(self, log=None) -> RunLock:
+        """The run's writer lock (not yet taken); the directory is created first."""
+        self.create()
+        return RunLock(self.path / LOCK_FILE, **({"log": log} if log else {}))
 
     # -- small JSON files ------------------------------------------------------
     def write_data_stats(self, stats: dict) -> None:
@@ -112,8 +129,10 @@ class RunDir:
 
     # -- logs ----------------------------------------------------------------
     def append_eval(self, record: dict) -> None:
-        with open(self.eval_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(self.eval_path, json.dumps(record))
+
+    def append_metrics(self, record: dict) -> None:
+        append_line(self.metrics_path, json.dumps(record))
 
     def read_metrics(self) -> list[dict]:
         """The records of metrics.jsonl, oldest first (an empty list before the first one)."""
@@ -149,3 +168,4 @@ class RunDir:
         if newest and newest[-1] == path:
             why.append("latest")
         return f"loaded {path.name} (step {step}{': ' + ', '.join(why) if why else ''})"
+

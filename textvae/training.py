@@ -161,14 +161,24 @@ def train(config: Config | None, workdir: str | Path) -> dict:
       {"workdir", "step", "last": last logged training metrics, "best": best validation metrics}.
     Raises:
       TrainingDiverged: on a non-finite loss (the last good checkpoint stays).
+      RunLocked: another live process is training in `workdir` (textvae.locking).
+      StorageError: the disk refused a write (full, read-only); the last checkpoint stays.
     """
     run = RunDir(workdir)
-    workdir = run.path
     config = resolve_run_config(config, run)
     # first: MultiWorkerMirroredStrategy must be set up before TensorFlow runs anything
     strategy = make_strategy(config.train.strategy)
     chief = is_chief(strategy)
-    workdir.mkdir(parents=True, exist_ok=True)
+    run.create()
+    if not chief:  # only the chief writes the run directory, so only it holds the lock
+        return _train(config, run, strategy, chief)
+    with run.lock(log):
+        return _train(config, run, strategy, chief)
+
+
+def _train(config: Config, run: RunDir, strategy, chief: bool) -> dict:
+    """The training run of `train`, with the run directory's lock held by the chief."""
+    workdir = run.path
     if chief:
         run.write_config(config)
     keras.utils.set_random_seed(config.train.seed)
