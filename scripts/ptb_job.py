@@ -30,7 +30,9 @@ ROWS = {**VARIANTS,
         # the quality issue's levers at the table's size (32 units): a max-pooled encoder, a
         # bag-of-words loss, z at the output layer and a 15-nat target rate instead of free bits
         "recipe": ["model.lstm_pooling=max", "model.bag_of_words=1.0", "model.latent_to_output=true",
-                   "kl.free_bits=0", "kl.target_rate=15", "train.word_dropout=0"]}
+                   "kl.free_bits=0", "kl.target_rate=15", "train.word_dropout=0"],
+        # the LM with one word table for its input and output layer (model.tie_embeddings)
+        "lm_tied": [*VARIANTS["lm"], "model.tie_embeddings=true"]}
 SUBSET = 500
 
 
