@@ -14,7 +14,12 @@ same labelled examples (drawn per class from the pool with the seed):
               in runs/m1_<dataset>, trained once and shared by every n and seed;
               or --m1-workdir), then logistic regression on the posterior means
               of the labelled examples;
-  tfidf       TF-IDF of word 1-2 grams + logistic regression (scikit-learn).
+  tfidf       TF-IDF of word 1-2 grams + logistic regression (scikit-learn);
+  finetuned   with --pretrain: supervised-only starting from the pretrained VAE's
+              encoder (what pretraining gives without the M2 objective).
+With --pretrain STEPS a VAE is first trained on all the dataset's text (the M2
+config's model, m2 off, --pretrain-set overrides, runs/<prefix>vae_<dataset>, once per
+dataset), and the M2 runs start from it (m2.init_from: Kingma et al.'s M1 -> M2 stacking).
 Accuracy is on the dataset's test file (Yelp: all of sentiment.dev.*).
 Results are merged into results/m2_benchmark.json after every run; finished
 entries are skipped, so an interrupted run resumes where it stopped.
@@ -39,7 +44,7 @@ from textvae.semisupervised import draw_per_class, label_ids, resolve_classes
 from textvae.building import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
-METHODS = ("tfidf", "m2", "supervised", "m1")
+METHODS = ("tfidf", "m2", "supervised", "m1", "finetuned")
 
 
 def labelled_draw(config, seed: int):
@@ -78,8 +83,10 @@ def run_m2(config, workdir: Path, test_texts, test_ids) -> float:
     return float(np.mean(predict(model, test_texts) == test_ids))
 
 
-def run_supervised(config, workdir: Path, texts, ids, test_texts, test_ids, seed: int) -> float:
-    """q(y|x) of the M2 architecture trained with cross-entropy on the labelled examples only.
+def run_supervised(config, workdir: Path, texts, ids, test_texts, test_ids, seed: int,
+                   init_from: str = "") -> float:
+    """q(y|x) of the M2 architecture trained with cross-entropy on the labelled examples only
+    (from the VAE run `init_from` when given, else from scratch).
 
     Shares the M2 run's tokenizer and labels.json in `workdir`; when the M2 run has
     not started yet, writes them there exactly as it would (the M2 run then reuses them).
@@ -94,6 +101,10 @@ def run_supervised(config, workdir: Path, texts, ids, test_texts, test_ids, seed
     keras.utils.set_random_seed(seed)
     tokenizer = load_tokenizer(workdir)
     model = build_model(config, tokenizer, run.require_labels())
+    if init_from:
+        from textvae.training import initialise_m2
+
+        initialise_m2(model, init_from)
     encoded = encode_corpus(texts, tokenizer, config.data.max_length)
     variables = model.encoder.trainable_variables + [
         v for layer in (model.classifier_hidden, model.classifier_logits) for v in layer.trainable_variables]
@@ -115,8 +126,9 @@ def run_supervised(config, workdir: Path, texts, ids, test_texts, test_ids, seed
     return float(np.mean(predict(model, test_texts) == test_ids))
 
 
-def train_m1_vae(dataset: str, steps: int) -> Path:
-    """The M1 VAE of `dataset`: configs/<dataset>_m2.yaml with m2 off, on all its text."""
+def train_m1_vae(dataset: str, steps: int, extra=(), workdir: Path | None = None) -> Path:
+    """The M1 VAE of `dataset`: configs/<dataset>_m2.yaml with m2 off, on all its text
+    (and the `extra` overrides), in `workdir` (default runs/m1_<dataset>)."""
     config_path = ROOT / "configs" / f"{dataset}_m2.yaml"
     data = load_config(config_path).data
     text_file = Path(data.train).with_name("m1_text.txt")
@@ -127,10 +139,10 @@ def train_m1_vae(dataset: str, steps: int) -> Path:
         tmp = text_file.with_name(text_file.name + ".tmp")
         tmp.write_text("\n".join(texts) + "\n", encoding="utf-8")
         tmp.replace(text_file)
-    workdir = ROOT / "runs" / f"m1_{dataset}"
+    workdir = workdir or ROOT / "runs" / f"m1_{dataset}"
     overrides = ["m2.enabled=false", f"data.train={text_file}", "data.label_field=", "data.unlabelled=",
                  "data.labels_per_class=0", f"train.max_steps={steps}", f"kl.warmup_steps={steps // 4}",
-                 f"train.eval_every={steps}", f"train.checkpoint_every={steps}", "train.progress_bar=false"]
+                 f"train.eval_every={steps}", f"train.checkpoint_every={steps}", "train.progress_bar=false", *extra]
     train(load_config(config_path, overrides), workdir)
     return workdir
 
@@ -164,17 +176,29 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "results" / "m2_benchmark.json"))
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for the M2 and supervised runs (e.g. kl.free_bits=0)")
+    parser.add_argument("--pretrain", type=int, default=0, metavar="STEPS",
+                        help="first train a VAE on all the text for STEPS steps; M2 starts from it")
+    parser.add_argument("--pretrain-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="overrides for the pretrained VAE only (the model.* of --set apply to it too)")
     parser.add_argument("--run-prefix", default="m2_",
                         help="run directories are runs/<prefix><dataset>_n<n>_s<seed>")
     args = parser.parse_args()
     out = Path(args.out)
     m1_workdirs = {}  # dataset -> its M1 VAE run, trained (or resumed) once per invocation
     for dataset in args.datasets:
+        pretrained = ""
+        if args.pretrain:
+            model_keys = [o for o in args.set if o.startswith(("model.", "tokenizer."))]
+            pretrained = str(train_m1_vae(dataset, args.pretrain, [*model_keys, *args.pretrain_set],
+                                          ROOT / "runs" / f"{args.run_prefix}vae_{dataset}"))
+        elif "finetuned" in args.methods:
+            raise SystemExit("--methods finetuned needs --pretrain STEPS")
         for n in args.labels:
             for seed in args.seeds:
                 overrides = [f"data.labels_per_class={n}", f"train.seed={seed}", f"train.max_steps={args.steps}",
                              "train.progress_bar=false", f"train.checkpoint_every={args.steps}",
-                             f"train.eval_every={args.steps}", *args.set]
+                             f"train.eval_every={args.steps}", *args.set,
+                             *([f"m2.init_from={pretrained}"] if pretrained else [])]
                 config = load_config(ROOT / "configs" / f"{dataset}_m2.yaml", overrides)
                 texts, ids, classes, test_texts, test_ids = labelled_draw(config, seed)
                 workdir = ROOT / "runs" / f"{args.run_prefix}{dataset}_n{n}_s{seed}"
@@ -193,6 +217,9 @@ def main():
                         accuracy = run_m1(m1_workdirs[dataset], texts, ids, test_texts, test_ids)
                     elif method == "supervised":
                         accuracy = run_supervised(config, workdir, texts, ids, test_texts, test_ids, seed)
+                    elif method == "finetuned":
+                        accuracy = run_supervised(config, workdir, texts, ids, test_texts, test_ids, seed,
+                                                  init_from=pretrained)
                     else:
                         accuracy = run_m2(config, workdir, test_texts, test_ids)
                     results = json.loads(out.read_text()) if out.is_file() else {}

@@ -268,3 +268,59 @@ def test_m2_trains_under_mixed_precision(tmp_path):
     assert probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert len(model.sample(2, label="pos", max_length=5)) == 2
+
+
+# -- starting from a pretrained VAE (m2.init_from) ----------------------------------
+
+def test_initialised_from_a_vae_with_the_y_rows_zeroed_m2_is_that_vae(tmp_path):
+    from textvae.model import SentenceVAE
+
+    spec = dict(latent_dim=LAT, embedding_dim=4, hidden_dim=6, seed=3, latent_to_output=True, lstm_pooling="max")
+    tokenizer = WordTokenizer(VOCAB_WORDS)
+    vae = SentenceVAE(ModelSpec(tokenizer.vocab_size, **spec), tokenizer=tokenizer)
+    model = M2VAE(ModelSpec(tokenizer.vocab_size, **spec), [str(c) for c in range(C)], tokenizer=tokenizer)
+    batch = model._batch(SENTENCES[:3])
+    vae(batch), model(batch)
+    fresh_y_rows = model.decoder.lstm.get_weights()[0][-C:].copy()
+    counts = model.initialise_from(vae)
+    assert counts["extended"] == 4  # to_state, the LSTM input kernel, the output layer, q(z|x, y)'s head
+    np.testing.assert_array_equal(model.decoder.lstm.get_weights()[0][-C:], fresh_y_rows)  # y's own rows kept
+    # with the rows that read y set to zero, M2's q(z|x, y) and p(x|z, y) are the VAE's q(z|x) and p(x|z)
+    for layer in (model.decoder.to_state, model.decoder.lstm.cell, model.decoder.to_logits, model.to_posterior):
+        kernel = layer.kernel.numpy()
+        kernel[-C:] = 0.0
+        layer.kernel.assign(kernel)
+    views = split_batch(batch)
+    features = model.encoder(views["encoder"])
+    labels = tf.constant([0, 2, 1])
+    loc, scale = model.posterior_params(features, labels)
+    vae_loc, vae_scale = vae.posterior_params(batch)
+    np.testing.assert_allclose(loc, vae_loc, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scale, vae_scale, rtol=1e-5, atol=1e-6)
+    z = tf.random.normal((3, LAT), seed=4)
+    np.testing.assert_allclose(model.decoder(views["decoder"], model.decoder_code(z, labels)),
+                               vae.decoder(views["decoder"], z), rtol=1e-5, atol=1e-5)
+    other = M2VAE(ModelSpec(tokenizer.vocab_size, **{**spec, "latent_dim": LAT + 1}), ["a", "b"], tokenizer=tokenizer)
+    other(batch)
+    with pytest.raises(ValueError, match="latent_dim"):
+        other.initialise_from(vae)
+
+
+def test_m2_run_from_a_vae_run_uses_its_tokenizer_and_weights(tmp_path, capsys):
+    import dataclasses
+
+    from textvae.tokenizer import load_tokenizer
+
+    (tmp_path / "vae").mkdir()
+    vae_config = tiny_config(tmp_path / "vae", train={"max_steps": 4}, tokenizer={"kind": "word", "vocab_size": 12})
+    train(vae_config, tmp_path / "vae" / "run")
+    config = m2_config(tmp_path)  # its own tokenizer settings (another vocabulary size) are not used
+    config = dataclasses.replace(config, m2=dataclasses.replace(config.m2, init_from=str(tmp_path / "vae" / "run")))
+    train(config, tmp_path / "m2")
+    assert "m2.init_from: " in capsys.readouterr().err
+    vae_words, m2_words = load_tokenizer(tmp_path / "vae" / "run"), load_tokenizer(tmp_path / "m2")
+    assert m2_words.vocab_size == vae_words.vocab_size == 12
+    assert m2_words.encode(SENTENCES[0]) == vae_words.encode(SENTENCES[0])
+    bad = dataclasses.replace(config, m2=dataclasses.replace(config.m2, init_from=str(tmp_path / "m2")))
+    with pytest.raises(ConfigError, match="not a VAE run"):
+        train(bad, tmp_path / "m2_bad")

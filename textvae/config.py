@@ -209,6 +209,11 @@ class M2Config:
     labelled_fraction: float = 0.5
     # p(y): uniform, or labelled (the class frequencies of the labelled examples).
     class_prior: str = "uniform"
+    # Start from a VAE run (textvae train with m2 off, on the same text; Kingma et
+    # al.'s M1 -> M2 stacking, Li et al. 2019's pretraining): its tokenizer, and every
+    # weight of its encoder and decoder, q(z|x) as q(z|x, y); the rows for y in the
+    # decoder's input layers start fresh. The model settings must match. "" disables.
+    init_from: str = ""
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,32 @@ class M2VAE(LatentTextModel):
         super().compile(optimizer, **kwargs)
         self.alpha = float(alpha)
 
+    def initialise_from(self, vae) -> dict:
+        """Copies a trained SentenceVAE's weights into this model (see `m2.init_from`):
+        encoder and decoder variable by variable (same construction order), and the VAE's
+        q(z|x) head as q(z|x, y). A variable that has more input rows here (the decoder's
+        code [z, onehot(y)] against the VAE's z) gets the VAE's rows first and keeps its
+        own initial rows for y. Returns {"copied", "extended"} counts; a ValueError names
+        the first variable whose shape does not fit."""
+        if vae.latent_dim != self.latent_dim:
+            raise ValueError(f"latent_dim {vae.latent_dim} does not fit this run's {self.latent_dim}")
+        pairs = list(zip(vae.encoder.weights, self.encoder.weights))  # the VAE's posterior head comes after
+        pairs += list(zip(vae.decoder.weights, self.decoder.weights, strict=True))
+        pairs += list(zip(vae.encoder.to_posterior.weights, self.to_posterior.weights, strict=True))
+        counts = {"copied": 0, "extended": 0}
+        for source, target in pairs:
+            value = source.numpy()
+            if tuple(value.shape) == tuple(target.shape):
+                target.assign(value)
+                counts["copied"] += 1
+            elif value.ndim == 2 and value.shape[1] == target.shape[1] and value.shape[0] < target.shape[0]:
+                target.assign(np.concatenate([value, target.numpy()[value.shape[0]:]], axis=0))
+                counts["extended"] += 1
+            else:
+                raise ValueError(f"{source.path} {tuple(value.shape)} does not fit {target.path} "
+                                 f"{tuple(target.shape)}: the VAE's model settings differ from this run's")
+        return counts
+
     # -- the pieces ---------------------------------------------------------
 
     def classifier(self, features, training=False):

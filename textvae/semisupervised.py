@@ -173,7 +173,10 @@ def prepare_semi_supervised_data(config, run, log, write: bool = True) -> SemiSu
     try:
         tokenizer = load_tokenizer(workdir)
     except ValueError:
-        tokenizer = train_tokenizer(config.tokenizer, labelled_texts + unlabelled_texts)
+        if config.m2.init_from:  # the pretrained VAE's vocabulary, so that its weights fit
+            tokenizer = load_tokenizer(config.m2.init_from)
+        else:
+            tokenizer = train_tokenizer(config.tokenizer, labelled_texts + unlabelled_texts)
         if write:
             tokenizer.save(workdir)
     labelled = LabelledCorpus(encode_corpus(labelled_texts, tokenizer, data.max_length), all_ids[chosen])

@@ -176,6 +176,21 @@ def train(config: Config | None, workdir: str | Path) -> dict:
         return _train(config, run, strategy, chief)
 
 
+def initialise_m2(model, vae_workdir: str) -> None:
+    """A fresh M2 model starts from the VAE run in `vae_workdir` (`m2.init_from`)."""
+    from textvae.loading import load
+
+    vae = load(vae_workdir, checkpoint="best")
+    if vae.latent_dim == 0 or hasattr(vae, "classes"):
+        raise ConfigError(f"m2.init_from={vae_workdir}: not a VAE run (a language model or an M2 run)")
+    try:
+        counts = model.initialise_from(vae)
+    except ValueError as e:
+        raise ConfigError(f"m2.init_from={vae_workdir}: {e}") from None
+    log(f"m2.init_from: {counts['copied']} weights copied and {counts['extended']} extended with fresh rows "
+        f"for y from {vae_workdir}")
+
+
 def _train(config: Config, run: RunDir, strategy, chief: bool) -> dict:
     """The training run of `train`, with the run directory's lock held by the chief."""
     workdir = run.path
@@ -196,6 +211,8 @@ def _train(config: Config, run: RunDir, strategy, chief: bool) -> dict:
         ckpt_root = run.checkpoints_dir
         start = 0
         latest = checkpoints.latest_checkpoint(ckpt_root)
+        if latest is None and config.m2.enabled and config.m2.init_from:
+            initialise_m2(model, config.m2.init_from)
         if latest is not None:
             start = checkpoints.restore_checkpoint(model, latest)
             if config.train.lr_schedule == "constant":
