@@ -7,6 +7,9 @@ a transposed axis cannot pass by accident.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -83,3 +86,26 @@ def trained_run(tmp_path_factory):
     config = tiny_config(root, train={"max_steps": 12})
     train(config, root / "run")
     return root / "run"
+
+
+def subprocess_env() -> dict:
+    """The environment for a `textvae` child process that imports this checkout."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def start_training(config_path, workdir) -> subprocess.Popen:
+    """`textvae train` in a child process (stderr piped, for the failure message)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "textvae.cli", "train", "--config", str(config_path), "--workdir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env())
+
+
+def wait_for(condition, process, timeout=180.0) -> bool:
+    """Polls `condition` every 2 ms (short enough to catch a checkpoint mid-write) until it
+    holds, the process ends, or `timeout` seconds pass."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        if condition():
+            return True
+        time.sleep(0.002)
+    return False

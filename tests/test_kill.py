@@ -2,10 +2,7 @@
 from an intact checkpoint and ends with the weights of an uninterrupted run."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -14,26 +11,9 @@ from textvae import checkpoints
 from textvae.loading import load
 from textvae.training import train
 
-from conftest import tiny_config
+from conftest import start_training, tiny_config, wait_for
 
 MAX_STEPS = 40
-
-
-def start(tmp_path, workdir):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "textvae.cli", "train", "--config", str(tmp_path / "config.yaml"),
-         "--workdir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-
-
-def wait_for(condition, process, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline and process.poll() is None:
-        if condition():
-            return True
-        time.sleep(0.002)
-    return False
 
 
 def logged_steps(workdir):
@@ -50,7 +30,7 @@ def test_random_sigkills_never_lose_the_run(tmp_path):
     rng = np.random.default_rng(0)
     kills = []
     for attempt in range(3):
-        process = start(tmp_path, workdir)
+        process = start_training(tmp_path / "config.yaml", workdir)
         try:
             before = logged_steps(workdir)
             if attempt == 1:  # the moment a checkpoint is being written

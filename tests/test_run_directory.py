@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,26 +22,7 @@ from textvae.loading import load
 from textvae.locking import RunLock, RunLocked
 from textvae.training import train
 
-from conftest import tiny_config
-
-
-def env():
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-def start_training(config_path, workdir):
-    return subprocess.Popen(
-        [sys.executable, "-m", "textvae.cli", "train", "--config", str(config_path), "--workdir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
-
-
-def wait_for(condition, process, timeout=180.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline and process.poll() is None:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
+from conftest import start_training, subprocess_env, tiny_config, wait_for
 
 
 def lock_holder(workdir):
@@ -273,7 +253,7 @@ def test_a_real_full_filesystem_gives_one_line_and_no_crash(tmp_path):
         tiny_config(tmp_path, model={"embedding_dim": 64, "hidden_dim": 256},
                     train={"max_steps": 8, "log_every": 2, "eval_every": 100, "checkpoint_every": 4})
         done = subprocess.run([sys.executable, "-m", "textvae.cli", "train", "--config", str(tmp_path / "config.yaml"),
-                               "--workdir", str(disk / "run")], capture_output=True, text=True, env=env(), timeout=600)
+                               "--workdir", str(disk / "run")], capture_output=True, text=True, env=subprocess_env(), timeout=600)
         assert done.returncode == 1, done.stderr
         assert "no space left on device writing" in done.stderr and "Traceback" not in done.stderr
         assert not list((disk / "run" / "checkpoints").glob(".*.tmp"))
