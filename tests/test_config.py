@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from textvae.config import CHOICES, Config, ConfigError, diff_configs, load_config, save_config
@@ -75,3 +77,44 @@ def test_save_roundtrip_and_diff(tmp_path):
     assert load_config(tmp_path / "c.yaml") == config
     other = load_config(None, ["model.latent_dim=6"])
     assert diff_configs(config, other, ["model"]) == ["model.latent_dim: 5 -> 6"]
+
+
+def _folder_with_corpus(tmp_path):
+    folder = tmp_path / "project" / "configs"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "train.txt").write_text("a b c\n")
+    (folder / "run.yaml").write_text("data:\n  train: data/train.txt\n  valid: elsewhere.txt\n")
+    return folder
+
+
+def test_relative_paths_in_a_config_file_are_found_beside_it_from_any_directory(tmp_path, monkeypatch):
+    folder = _folder_with_corpus(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    config = load_config("project/configs/run.yaml")
+    assert Path(config.data.train).resolve() == (folder / "data" / "train.txt").resolve()
+    # nothing called elsewhere.txt beside the file: read from the current directory, as before
+    assert config.data.valid == "elsewhere.txt"
+    # a path given as an override is the user's, relative to where they typed it
+    assert load_config("project/configs/run.yaml", ["data.train=mine.txt"]).data.train == "mine.txt"
+
+
+def test_a_runs_saved_config_is_not_resolved_again(tmp_path, monkeypatch):
+    from textvae.rundir import RunDir
+
+    folder = _folder_with_corpus(tmp_path)
+    monkeypatch.chdir(folder)
+    run = RunDir(tmp_path / "run")
+    (run.path / "data").mkdir(parents=True)
+    (run.path / "data" / "train.txt").write_text("x y\n")
+    run.write_config(load_config(None, ["data.train=data/train.txt"]))
+    assert run.read_config().data.train == "data/train.txt"
+
+
+def test_a_missing_corpus_names_where_it_was_looked_for(tmp_path, monkeypatch):
+    from textvae.data import DataError, read_corpus
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None, ["data.train=nowhere/train.txt"])
+    with pytest.raises(DataError, match=r"corpus not found: nowhere/train.txt \(looked in .*nowhere; "
+                                        r"a relative path in a config file is looked for beside"):
+        read_corpus(config.data.train, config.data)

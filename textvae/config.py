@@ -8,6 +8,7 @@ names the key and lists the valid choices, so a typo never trains the wrong mode
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,13 +283,24 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
 }
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+# Keys holding file paths. A relative one written in a config file names a file beside
+# the config file (so `configs/ptb.yaml` works from any directory); when nothing is
+# there it is read from the current directory, as before this rule.
+PATH_KEYS = (("data", "train"), ("data", "valid"), ("data", "test"), ("data", "unlabelled"),
+             ("tokenizer", "model_file"), ("m2", "init_from"))
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (),
+                paths_beside_file: bool = True) -> Config:
     """Loads a YAML config file (or the defaults) and applies `key=value` overrides.
 
     Args:
       path: YAML file with sections `data`, `tokenizer`, `model`, `kl`, `train`;
         None for the defaults.
-      overrides: strings such as `"model.latent_dim=16"`; values are parsed as YAML.
+      overrides: strings such as `"model.latent_dim=16"`; values are parsed as YAML,
+        paths in them are relative to the current directory.
+      paths_beside_file: resolve the file's relative PATH_KEYS against its folder
+        (off for a run's saved config, whose paths were resolved when it was written).
     Returns:
       The validated, frozen `Config`.
     Raises:
@@ -311,6 +323,8 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         if not isinstance(tree, dict):
             raise ConfigError(f"{path}: expected a mapping of sections, got {type(tree).__name__}")
     tree = {k: dict(v) if isinstance(v, dict) else v for k, v in tree.items()}
+    if path is not None and paths_beside_file:
+        _resolve_paths(tree, Path(path).parent)
     for item in overrides:
         key, value = parse_override(item)
         section, _, name = key.partition(".")
@@ -318,6 +332,14 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             raise ConfigError(f"{key}: section {section!r} is not a mapping")
         tree.setdefault(section, {})[name] = value
     return config_from_dict(tree, source=source)
+
+
+def _resolve_paths(tree: dict, folder: Path) -> None:
+    """Rewrites each relative PATH_KEYS value that exists under `folder` to that path."""
+    for section, key in PATH_KEYS:
+        value = tree.get(section, {}).get(key) if isinstance(tree.get(section), dict) else None
+        if isinstance(value, str) and value and not Path(value).is_absolute() and (folder / value).exists():
+            tree[section][key] = os.path.normpath(folder / value)
 
 
 def parse_override(item: str) -> tuple[str, Any]:

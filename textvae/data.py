@@ -68,7 +68,8 @@ def read_corpus(path: str | Path, config: DataConfig) -> Corpus:
     """Reads sentences (and labels if `config.label_field`) from one file or directory."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"corpus not found: {path}")
+        raise DataError(f"corpus not found: {path} (looked in {path.absolute().parent}; a relative path in a "
+                        "config file is looked for beside the config file first, then from the current directory)")
     kind = detect_format(path, config.format)
     if kind in ("hf", "parquet"):
         records = _read_hf(path, kind)

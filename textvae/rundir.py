@@ -85,7 +85,7 @@ class RunDir:
         """The saved config; a ConfigError names the directory when there is none."""
         if not self.has_config():
             raise ConfigError(f"{self.path}: not a textvae run directory (no {CONFIG_FILE})")
-        return load_config(self.config_path)
+        return load_config(self.config_path, paths_beside_file=False)
 
     def write_config(self, config: Config) -> None:
         self.create()
