@@ -337,7 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"textvae {args.command}: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        # the traceback's frames hold fit's tf.data iterator; free it while Python still runs,
+        # or TensorFlow finalises it at exit and logs FAILED_PRECONDITION after a clean save
+        e.__traceback__ = None
+        del e
+        import gc
+
+        gc.collect()
         print(f"textvae {args.command}: interrupted", file=sys.stderr)
         return 130
     return 0
