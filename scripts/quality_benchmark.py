@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from textvae.demo import TRAIN_MAX_WORDS
+
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
     # the demo recipe before issue 16: latent 16, logistic annealing, free bits 0.25, word dropout 0.3
@@ -133,6 +135,8 @@ def main():
     parser.add_argument("--run-root", default=str(ROOT / "runs"))
     parser.add_argument("--name", help="a one-off variant of the demo recipe with the --set overrides")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--train-max-words", type=int, default=TRAIN_MAX_WORDS,
+                        help="demo corpus: the longest training sentence in words (held-out ones: 15)")
     parser.add_argument("--no-beam", action="store_true", help="skip the beam-search BLEU (the slowest part)")
     args = parser.parse_args()
     if args.name:
@@ -164,7 +168,7 @@ def main():
         if args.steps:
             overrides.append(f"train.max_steps={args.steps}")
         workdir = Path(args.run_root) / f"quality_{args.corpus}_{name}"
-        config = demo_config(workdir, overrides)
+        config = demo_config(workdir, overrides, args.train_max_words)
         started = time.perf_counter()
         summary = train(config, workdir)
         seconds = time.perf_counter() - started
@@ -176,7 +180,7 @@ def main():
         seen = [s.lower() for s in Path(config.data.train).read_text(encoding="utf-8").split("\n") if s][::20][:457]
         samples = model.sample(100, seed=0, max_length=48)
         result = {"corpus": args.corpus, "variant": name, "overrides": overrides, "steps": summary["step"],
-                  "train_seconds_this_invocation": seconds, **figures,
+                  "train_max_words": args.train_max_words, "train_seconds_this_invocation": seconds, **figures,
                   "reconstruction_bleu_beam": corpus_bleu(beam, held_out, tokenize="13a") if beam else None,
                   "train_reconstruction_bleu": corpus_bleu(model.reconstruct(seen, max_length=48), seen,
                                                            tokenize="13a"),

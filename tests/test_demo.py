@@ -30,3 +30,20 @@ def test_demo_runs_end_to_end_briefly(tmp_path, capsys):
     printed = [line.split("out: ", 1)[1] for line in out.splitlines() if "out: " in line]
     assert len(shown) == 5
     assert printed == model.reconstruct(shown, strategy="beam", beam_size=5)
+
+
+def test_the_demo_trains_on_longer_sentences_and_holds_out_the_same_ones(tmp_path):
+    from textvae.demo import write_demo_corpus
+
+    def lines(path):
+        return path.read_text(encoding="utf-8").splitlines()
+
+    short_train, short_valid = write_demo_corpus(tmp_path / "a", train_max_words=MAX_WORDS)
+    long_train, long_valid = write_demo_corpus(tmp_path / "b", train_max_words=MAX_WORDS + 5)
+    assert lines(long_valid) == lines(short_valid)
+    assert all(MIN_WORDS <= len(s.split()) <= MAX_WORDS for s in lines(long_valid))
+    longer = [s for s in lines(long_train) if len(s.split()) > MAX_WORDS]
+    assert longer and all(len(s.split()) <= MAX_WORDS + 5 for s in longer)
+    assert set(lines(short_train)) < set(lines(long_train))
+    # the collection repeats stories: no held-out sentence is one the model trained on
+    assert not set(lines(short_train)) & set(lines(short_valid))
