@@ -118,3 +118,37 @@ def test_checkpoint_flag_picks_and_names_the_checkpoint(trained_run, capsys):
     assert outputs["8"] == outputs["ckpt-000000008"]
     code, out, err = run(["sample", "--workdir", str(trained_run), "--checkpoint", "7"], capsys)
     assert code == 1 and "no usable checkpoint ('7')" in err
+
+
+def test_info_json_round_trips_the_runs_figures(trained_run, tmp_path, capsys):
+    import shutil
+
+    from textvae import checkpoints
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    code, out, _ = run(["info", "--workdir", str(run_dir), "--json"], capsys)
+    assert code == 0
+    info = json.loads(out)
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    stats = json.loads((run_dir / "data_stats.json").read_text())
+    assert info["steps_done"] == checkpoints.verify_checkpoint(
+        checkpoints.latest_checkpoint(run_dir / "checkpoints"))["step"] == 12
+    assert info["best"] == checkpoints.best_metrics(run_dir / "checkpoints")
+    assert info["last_logged"] == [r for r in metrics if "loss" in r][-1]
+    assert info["model"]["latent_dim"] == 3 and info["model"]["vocab_size"] == stats["vocab_size"]
+    assert info["data"]["train_sentences"] == stats["train_sentences"]
+    assert info["last_eval"] is None
+    assert run(["evaluate", "--workdir", str(run_dir), "--data", str(trained_run.parent / "corpus.txt"),
+                "--iw-samples", "2"], capsys)[0] == 0
+    code, out, _ = run(["info", "--workdir", str(run_dir), "--json"], capsys)
+    evaluated = json.loads((run_dir / "eval.jsonl").read_text().splitlines()[-1])
+    assert {k: json.loads(out)["last_eval"][k] for k in ("nll", "kl", "mi", "active_units")} == {
+        k: evaluated[k] for k in ("nll", "kl", "mi", "active_units")}
+    code, text, _ = run(["info", "--workdir", str(run_dir)], capsys)
+    assert code == 0 and f"step {info['best']['step']}" in text and "active_units" in text
+
+
+def test_info_on_a_directory_that_is_no_run_is_one_line(tmp_path, capsys):
+    code, out, err = run(["info", "--workdir", str(tmp_path)], capsys)
+    assert code == 1 and out == "" and "not a textvae run directory" in err and len(err.splitlines()) == 1

@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="corpus for the KL bars and PCA (default: the run's data.valid)")
     p.add_argument("--label-field", help="colour the PCA by this field (default: the run's data.label_field)")
 
+    p = commands.add_parser("info", help="what is in a run: model, steps, best validation figures, evaluation, size")
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--json", action="store_true", help="one JSON object instead of text")
+
     p = commands.add_parser("demo", help="train on the BBC News demo corpus and show the results")
     p.add_argument("--workdir", default="runs/demo")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -299,6 +303,16 @@ def cmd_demo(args) -> None:
     print(f"== run directory: {workdir} (try: textvae sample --workdir {workdir} -n 5) ==")
 
 
+def cmd_info(args) -> None:
+    from textvae.runinfo import format_info, run_info
+
+    info = run_info(args.workdir)
+    if args.json:
+        _print_json(info)
+    else:
+        print(format_info(info))
+
+
 def _load(args):
     """The model of --workdir at --checkpoint; says on stderr which checkpoint it is."""
     from textvae.loading import load
@@ -320,7 +334,10 @@ COMMANDS = {
     "train": cmd_train, "sample": cmd_sample, "classify": cmd_classify, "transfer": cmd_transfer, "reconstruct": cmd_reconstruct,
     "interpolate": cmd_interpolate, "neighbours": cmd_neighbours, "arithmetic": cmd_arithmetic,
     "encode": cmd_encode, "evaluate": cmd_evaluate, "plot": cmd_plot, "demo": cmd_demo,
+    "info": cmd_info,
 }
+# commands that only read a run's files: answered without importing TensorFlow
+LIGHT_COMMANDS = {"info"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,6 +346,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.verbose:
         environment.configure(verbose=True)
+    if args.command in LIGHT_COMMANDS:
+        from textvae.checkpoints import CheckpointError
+        from textvae.data import DataError
+
+        try:
+            COMMANDS[args.command](args)
+        except (ConfigError, DataError, CheckpointError) as e:
+            print(f"textvae {args.command}: error: {e}", file=sys.stderr)
+            return 1
+        return 0
     environment.import_tensorflow()
     from textvae.errors import USER_ERRORS
 

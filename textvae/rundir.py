@@ -109,6 +109,11 @@ class RunDir:
     def write_data_stats(self, stats: dict) -> None:
         atomic_write_json(self.path / DATA_STATS_FILE, stats)
 
+    def read_data_stats(self) -> dict:
+        """data_stats.json (sentence counts, truncation, vocabulary size); {} before training."""
+        path = self.path / DATA_STATS_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
     def write_labels(self, classes: list[str], class_log_prior: list[float]) -> None:
         atomic_write_json(self.labels_path, {"classes": classes, "class_log_prior": class_log_prior})
 
@@ -133,6 +138,12 @@ class RunDir:
 
     def append_metrics(self, record: dict) -> None:
         append_line(self.metrics_path, json.dumps(record))
+
+    def read_evals(self) -> list[dict]:
+        """The records of eval.jsonl, oldest first."""
+        if not self.eval_path.is_file():
+            return []
+        return [json.loads(line) for line in self.eval_path.read_text(encoding="utf-8").splitlines() if line]
 
     def read_metrics(self) -> list[dict]:
         """The records of metrics.jsonl, oldest first (an empty list before the first one)."""
