@@ -65,3 +65,12 @@ def test_public_names_stay_functions_after_their_modules_are_imported():
     import textvae
 
     assert all(hasattr(textvae, name) for name in textvae.__all__)
+
+
+def test_info_answers_without_importing_tensorflow(trained_run):
+    code = ("import sys\nfrom textvae.cli import main\n"
+            f"assert main(['info', '--workdir', {str(trained_run)!r}]) == 0\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = _run("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert "steps" in result.stdout and result.stdout.splitlines()[-1] == "False False"
