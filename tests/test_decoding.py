@@ -112,3 +112,20 @@ def test_filter_logits_top_k_and_nucleus():
 def test_bad_options_are_named(options):
     with pytest.raises(DecodingError):
         DecodeOptions(**options)
+
+
+def test_switching_decoding_strategies_gives_no_retracing_warning(trained_run, caplog):
+    import logging
+
+    from textvae.loading import load
+
+    model = load(trained_run)
+    option_sets = [{"strategy": "beam", "beam_size": 5}, {"strategy": "sample", "top_p": 0.9},
+                   {"strategy": "greedy", "max_length": 7}, {"strategy": "beam", "beam_size": 2},
+                   {"strategy": "sample", "top_k": 3}, {"strategy": "greedy"}]
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for options in option_sets * 2:
+            model.sample(3, seed=1, **options)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+    # each program is reused: the second round decodes exactly what the first did
+    assert model.sample(3, seed=1, **option_sets[0]) == model.sample(3, seed=1, **option_sets[0])

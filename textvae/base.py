@@ -9,6 +9,7 @@ model adds only its own objective and what it does with strings.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Sequence
 
 import keras
@@ -45,6 +46,20 @@ def sequence_nll(logits, targets, mask):
     """-log p of each sequence: (batch, time, vocab) logits, (batch, time) targets and mask -> (batch,)."""
     token_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
     return tf.reduce_sum(token_nll * mask, axis=1)
+
+
+class _RetracingByDesign(logging.Filter):
+    """Drops TensorFlow's "N out of the last N calls ... triggered tf.function retracing"
+    warning for `_generate` only: each decoding strategy and length (the demo uses beam,
+    nucleus and greedy) is its own program and must trace once; the warning would read
+    like a bug to a user. Retracing warnings about any other function still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "LatentTextModel._generate" in message)
+
+
+tf.get_logger().addFilter(_RetracingByDesign())
 
 
 class LatentTextModel(SkipSymbolicBuild, keras.Model):
@@ -146,7 +161,7 @@ class LatentTextModel(SkipSymbolicBuild, keras.Model):
     def _as_latent(self, z) -> tf.Tensor:
         return tf.convert_to_tensor(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True)  # one trace per DecodeOptions (see _RetracingByDesign)
     def _generate(self, code, options, seed):
         return generate_ids(self.decoder, code, options, seed)
 
