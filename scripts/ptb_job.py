@@ -13,12 +13,12 @@ Writes results/ptb/<steps>/<row>_seed<seed>.json (one folder per budget). Resuma
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hardware import cpu_name  # noqa: E402
 from ptb_benchmark import VARIANTS  # noqa: E402
 
 from textvae import load, load_config, train  # noqa: E402
@@ -34,16 +34,6 @@ ROWS = {**VARIANTS,
         # the LM with one word table for its input and output layer (model.tie_embeddings)
         "lm_tied": [*VARIANTS["lm"], "model.tie_embeddings=true"]}
 SUBSET = 500
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main():

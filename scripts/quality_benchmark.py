@@ -29,6 +29,9 @@ from pathlib import Path
 
 from textvae.demo import TRAIN_MAX_WORDS
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hardware import cpu_name  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
     # the demo recipe before issue 16: latent 16, logistic annealing, free bits 0.25, word dropout 0.3
@@ -75,6 +78,7 @@ def corpus_row(args, name: str) -> dict:
 
     from textvae import load, load_config, train
     from textvae.evaluation import evaluate_run
+    from textvae.data import read_corpus
     from textvae.evaluation.generation import corpus_bleu, distinct_n, forward_perplexity
     from textvae.rundir import RunDir
 
@@ -96,8 +100,7 @@ def corpus_row(args, name: str) -> dict:
                               for r in RunDir(workdir).read_metrics() if "valid_elbo_ppl" in r]}
     if not lm:
         model = load(workdir)
-        texts = [s.strip() for s in Path(config.data.test).read_text(encoding="utf-8").splitlines() if s.strip()]
-        texts = [s.lower() for s in texts] if config.data.lowercase else texts
+        texts = read_corpus(config.data.test, config.data).texts
         length = config.data.max_length + 1
         greedy = model.reconstruct(texts, max_length=length)
         chosen = sorted(np.random.default_rng(0).choice(len(texts), min(BEAM_SUBSET, len(texts)), replace=False))
@@ -117,13 +120,6 @@ def corpus_row(args, name: str) -> dict:
             "prior_samples": samples})
     result["score_seconds"] = time.perf_counter() - started
     return result
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main():
