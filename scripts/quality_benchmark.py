@@ -68,6 +68,8 @@ CORPUS_VARIANTS = {
     "recipe": [*CORPUS_RECIPE, "kl.target_rate=30"],
     "recipe_rate_15": [*CORPUS_RECIPE, "kl.target_rate=15"],
     "autoencoder": [*CORPUS_RECIPE, "kl.schedule=constant", "kl.weight=0", "kl.target_rate=0"],
+    "recipe_mixture_prior": [*CORPUS_RECIPE, "kl.target_rate=30", "model.prior_components=100"],
+    "recipe_mixture_prior_rate_15": [*CORPUS_RECIPE, "kl.target_rate=15", "model.prior_components=100"],
 }
 BEAM_SUBSET = 1000
 

@@ -174,14 +174,16 @@ def test_decoder_input_dropout_never_touches_z():
 SWITCHES = {"bag_of_words": {"model": {"bag_of_words": 1.0}},
             "latent_to_output": {"model": {"latent_to_output": True}},
             "target_rate": {"kl": {"free_bits": 0.0, "target_rate": 4.0}},
-            "tie_embeddings": {"model": {"tie_embeddings": True, "bag_of_words": 1.0}}}
+            "tie_embeddings": {"model": {"tie_embeddings": True, "bag_of_words": 1.0}},
+            "mixture_prior": {"model": {"prior_components": 4}, "kl": {"free_bits": 0.0, "target_rate": 4.0}}}
 
 
 @pytest.mark.parametrize("switch", list(SWITCHES))
 def test_tiny_corpus_is_overfitted_with_each_switch(switch):
     keras.utils.set_random_seed(0)
     spec = {"bag_of_words": {"bag_of_words": 1.0}, "latent_to_output": {"latent_to_output": True},
-            "tie_embeddings": {"tie_embeddings": True, "bag_of_words": 1.0}}.get(switch, {})
+            "tie_embeddings": {"tie_embeddings": True, "bag_of_words": 1.0},
+            "mixture_prior": {"prior_components": 4}}.get(switch, {})
     model = SentenceVAE(ModelSpec(WORDS.vocab_size, latent_dim=LAT, embedding_dim=16, hidden_dim=32, seed=1, **spec),
                         tokenizer=WORDS)
     encoded = encode_corpus(SENTENCES, WORDS, 9)

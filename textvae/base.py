@@ -154,6 +154,10 @@ class LatentTextModel(SkipSymbolicBuild, keras.Model):
 
     # -- generation -----------------------------------------------------------
 
+    def prior_distribution(self):
+        """p(z) = N(0, I) as a distribution, event shape (latent_dim,)."""
+        return distributions.prior(self.latent_dim)
+
     def sample_prior(self, n: int, seed: int = 0) -> np.ndarray:
         """(n, latent_dim) draws from p(z) = N(0, I), seeded."""
         return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)

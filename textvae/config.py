@@ -121,6 +121,12 @@ class ModelConfig:
     # output too: logits = E (P h) + b. A word seen once as input is then already a
     # word the decoder can say, so reconstruction generalises to unseen sentences.
     tie_embeddings: bool = False
+    # The prior p(z): 0 for N(0, I); K > 0 for a mixture of K diagonal Gaussians learnt
+    # with the model, fitted to the codes the encoder gives (textvae/priors.py), so that
+    # the KL does not also pay for the distance between the codes and N(0, I) and prior
+    # samples land where sentences' codes are. Its KL has no closed form: it is
+    # estimated at the training sample (one sample per sentence in evaluation too).
+    prior_components: int = 0
 
 
 @dataclass(frozen=True)
@@ -268,6 +274,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "kl.free_bits": (0.0, None),
     "kl.target_rate": (0.0, None),
     "model.bag_of_words": (0.0, None),
+    "model.prior_components": (0, None),
     "train.batch_size": (1, None),
     "train.max_steps": (1, None),
     "train.learning_rate": (0.0, None),
@@ -380,6 +387,14 @@ def config_from_dict(tree: Mapping[str, Any], source: str = "config") -> Config:
         raise ConfigError(f"{source}: kl.target_rate and kl.free_bits are two ways to set the rate; set one (the other 0)")
     if model.bag_of_words and (model.latent_dim == 0 or built["m2"].enabled):
         raise ConfigError(f"{source}: model.bag_of_words needs a SentenceVAE with model.latent_dim > 0")
+    if model.prior_components:
+        clashes = {"model.latent_dim=0": model.latent_dim == 0, "m2.enabled": built["m2"].enabled,
+                   "kl.free_bits": kl.free_bits > 0, "model.bn_gamma": model.bn_gamma > 0}
+        if clash := [key for key, on in clashes.items() if on]:
+            raise ConfigError(
+                f"{source}: model.prior_components (a learnt mixture prior) does not go with {clash}: it needs a "
+                "SentenceVAE's z, has no per-dimension KL for free bits and no N(0, I) for BN-VAE to hold; "
+                "use kl.target_rate for the rate")
     uses_transformer = "transformer" in (model.encoder, model.decoder)
     if uses_transformer and model.embedding_dim % model.num_heads:
         raise ConfigError(

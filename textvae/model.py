@@ -12,6 +12,7 @@ from textvae import distributions, latent
 from textvae.base import LatentTextModel, sequence_nll, split_batch
 from textvae.decoders import TiedOutput, build_decoder, linear_parts, shared_word_vectors
 from textvae.encoders import build_encoder
+from textvae.priors import MixturePrior
 from textvae.sampled_softmax import sampled_sequence_nll
 from textvae.spec import ModelSpec
 from textvae.tokenizer import BOS_ID, EOS_ID
@@ -21,7 +22,7 @@ from textvae.tokenizer import BOS_ID, EOS_ID
 class SentenceVAE(LatentTextModel):
     """Sentence VAE with a Normal posterior and an autoregressive decoder.
 
-    Generative story: z ~ p(z) = N(0, I); x_t ~ p(x_t | x_<t, z) for t = 1..n+1,
+    Generative story: z ~ p(z) (N(0, I) or a learnt mixture); x_t ~ p(x_t | x_<t, z) for t = 1..n+1,
     ending with EOS. Inference: q(z|x) = N(loc(x), diag(scale(x)^2)).
 
     Training maximises, per sentence, the (annealed) ELBO
@@ -33,6 +34,9 @@ class SentenceVAE(LatentTextModel):
     `spec.bag_of_words` w > 0, w * BoW(x, z) is added to the loss, where
     BoW(x, z) = -sum_t log softmax(W_bow z + b_bow)[x_t] over the sentence's words
     (Zhao et al. 2017): an auxiliary term, not part of the ELBO.
+    With `spec.prior_components` K > 0, p(z) is a learnt mixture of K diagonal
+    Gaussians (`textvae.priors`) and the KL is estimated at the training sample:
+    -H(q(z|x)) - log p(z), the entropy in closed form.
     """
 
     def __init__(self, spec: ModelSpec, **kwargs):
@@ -45,7 +49,23 @@ class SentenceVAE(LatentTextModel):
         if uses_bow:
             self.bag_of_words = (TiedOutput(shared, name="bag_of_words") if shared is not None
                                  else keras.layers.Dense(spec.vocab_size, name="bag_of_words"))
+        self.learnt_prior = None
+        if spec.prior_components and spec.latent_dim:
+            self.learnt_prior = MixturePrior(spec.prior_components, spec.latent_dim, name="prior")
+            self.learnt_prior.build()
         self.sampled_softmax = 0
+
+    def prior_distribution(self):
+        """p(z): the learnt mixture, or N(0, I); event shape (latent_dim,)."""
+        if self.learnt_prior is None:
+            return super().prior_distribution()
+        return self.learnt_prior.distribution()
+
+    def sample_prior(self, n: int, seed: int = 0) -> np.ndarray:
+        """(n, latent_dim) seeded draws from p(z)."""
+        if self.learnt_prior is None:
+            return super().sample_prior(n, seed)
+        return self.learnt_prior.sample_numpy(n, seed)
 
     # -- training -----------------------------------------------------------
 
@@ -124,8 +144,10 @@ class SentenceVAE(LatentTextModel):
         sampled-softmax loss (textvae.sampled_softmax); otherwise the exact -log p(x|z).
 
         Returns:
-          {"reconstruction": (batch,) -log p(x|z) in nats, "kl_per_dim": (batch, latent),
-           "kl": (batch,), "tokens": scalar count of predicted tokens, and with the
+          {"reconstruction": (batch,) -log p(x|z) in nats, "kl": (batch,), "tokens": scalar
+           count of predicted tokens; under N(0, I) "kl_per_dim": (batch, latent) in closed
+           form; under a learnt prior "kl" is the one-sample estimate and "prior_fit":
+           (batch,) -log p(z) at the codes held fixed (the prior's own loss); with the
            bag-of-words head "bag_of_words": (batch,) its NLL}.
         """
         views = split_batch(inputs)
@@ -139,25 +161,33 @@ class SentenceVAE(LatentTextModel):
                 extra["bag_of_words"] = self.bag_of_words_nll(z, views)
         else:
             out = self(inputs, training=training, noise=noise)
-            loc, scale = out["loc"], out["scale"]
+            loc, scale, z = out["loc"], out["scale"], out["z"]
             reconstruction = sequence_nll(out["logits"], views["targets"], views["target_mask"])
             if "bag_of_words" in out:
                 extra["bag_of_words"] = out["bag_of_words"]
-        kl_per_dim = distributions.kl_per_dimension(loc, scale)
-        return {
-            **extra,
-            "reconstruction": reconstruction,
-            "kl_per_dim": kl_per_dim,
-            "kl": tf.reduce_sum(kl_per_dim, axis=1),
-            "tokens": tf.reduce_sum(views["target_mask"]),
-        }
+        return {**extra, **self._kl_terms(loc, scale, z), "reconstruction": reconstruction,
+                "tokens": tf.reduce_sum(views["target_mask"])}
+
+    def _kl_terms(self, loc, scale, z):
+        """The KL terms of `loss_terms` for posterior parameters and the sample z, each (batch, latent)."""
+        if self.learnt_prior is None:
+            kl_per_dim = distributions.kl_per_dimension(loc, scale)
+            return {"kl_per_dim": kl_per_dim, "kl": tf.reduce_sum(kl_per_dim, axis=1)}
+        entropy = distributions.posterior(loc, scale).entropy()
+        # the encoder's KL sees the prior fixed; the prior fits the codes as they are
+        return {"kl": -entropy - self.learnt_prior.distribution(stop_gradient=True).log_prob(z),
+                "prior_fit": -self.learnt_prior.distribution().log_prob(tf.stop_gradient(z))}
 
     def objective(self, batch, training: bool = False, beta=1.0, noise=None) -> dict:
-        """The annealed negative ELBO of a batch, with free bits on the KL."""
+        """The annealed negative ELBO of a batch under the rate control; a learnt prior adds
+        its own fit to the codes, E[-log p(z)], at weight 1 (it does not move z)."""
         terms = self.loss_terms(batch, training=training, noise=noise)
         reconstruction = tf.reduce_mean(terms["reconstruction"])
-        loss = reconstruction + beta * self.kl_penalty(tf.reduce_mean(terms["kl_per_dim"], axis=0))
         logs = {"reconstruction": reconstruction, "kl": tf.reduce_mean(terms["kl"])}
+        if "kl_per_dim" in terms:
+            loss = reconstruction + beta * self.kl_penalty(tf.reduce_mean(terms["kl_per_dim"], axis=0))
+        else:  # no per-dimension KL under a mixture: the rate control sees the total
+            loss = reconstruction + beta * self.kl_penalty(logs["kl"][None]) + tf.reduce_mean(terms["prior_fit"])
         if "bag_of_words" in terms:
             logs["bag_of_words"] = tf.reduce_mean(terms["bag_of_words"])
             loss += self.spec.bag_of_words * logs["bag_of_words"]

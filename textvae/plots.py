@@ -88,7 +88,7 @@ def plot_run(workdir: str | Path, data: str | Path | None = None, label_field: s
     """Writes PNGs into `workdir/plots/`: curves always; KL bars and PCA from `data`
     (default: the run's data.valid) when there is one, coloured by `label_field`
     (default: the run's data.label_field). M2 runs get the curves only (their
-    posterior depends on the label)."""
+    posterior depends on the label); runs with a learnt prior no KL bars."""
     import dataclasses
 
     from textvae.data import encode_corpus, evaluation_batches, read_corpus
@@ -117,8 +117,9 @@ def plot_run(workdir: str | Path, data: str | Path | None = None, label_field: s
     loc_sorted, scale_sorted = np.concatenate(loc), np.concatenate(scale)
     loc_all = np.empty_like(loc_sorted)
     loc_all[order] = loc_sorted
-    kl = kl_per_dimension(loc_sorted, scale_sorted).numpy().mean(axis=0)
-    written.append(plot_kl_per_dimension(kl, run.plots_dir / "kl_per_dimension.png"))
+    if model.learnt_prior is None:  # a mixture prior's KL has no per-dimension split
+        kl = kl_per_dimension(loc_sorted, scale_sorted).numpy().mean(axis=0)
+        written.append(plot_kl_per_dimension(kl, run.plots_dir / "kl_per_dimension.png"))
     if model.latent_dim > 0:
         written.append(plot_posterior_pca(loc_all, run.plots_dir / "posterior_pca.png", labels))
     return written

@@ -34,6 +34,7 @@ class ModelSpec:
     bag_of_words: float = 0.0  # weight of the bag-of-words loss; its head exists only when > 0
     latent_to_output: bool = False  # the latent code also enters the decoder's output layer
     tie_embeddings: bool = False  # one word-vector table for encoder input, decoder input and outputs
+    prior_components: int = 0  # p(z): 0 for N(0, I), K for a learnt mixture of K Gaussians
 
     @classmethod
     def from_config(cls, config, vocab_size: int) -> "ModelSpec":
@@ -46,7 +47,7 @@ class ModelSpec:
             num_layers=m.num_layers, num_heads=m.num_heads, feedforward_dim=m.feedforward_dim,
             max_positions=config.data.max_length + 2, pooling=m.pooling, latent_injection=m.latent_injection,
             lstm_pooling=m.lstm_pooling, bag_of_words=m.bag_of_words, latent_to_output=m.latent_to_output,
-            tie_embeddings=m.tie_embeddings,
+            tie_embeddings=m.tie_embeddings, prior_components=m.prior_components,
         )
 
     def to_dict(self) -> dict:

@@ -130,7 +130,8 @@ def evaluate(model, encoded: EncodedCorpus, iw_samples: int = 500, batch_size: i
 
     Returns:
       {"nll": mean IW-NLL per sentence, "ppl": exp(sum IW-NLL / num_words),
-       "elbo", "elbo_ppl", "reconstruction", "kl", "kl_per_dim": list (latent,),
+       "elbo", "elbo_ppl", "reconstruction", "kl", "kl_per_dim": list (latent,) (empty
+       under a learnt prior),
        "mi": aggregate-posterior MI, "mi_batch": He et al.'s per-minibatch MI,
        "active_units", "variance_of_means": the variance of the posterior means across
        sentences averaged over dimensions, "mean_posterior_variance": the posterior
@@ -151,7 +152,9 @@ def evaluate(model, encoded: EncodedCorpus, iw_samples: int = 500, batch_size: i
         nll_sum -= float(tf.reduce_sum(
             iw_log_likelihood_batch(model, batch, iw_samples, seed=(seed, index), jit_compile=jit_compile)))
     loc, scale = np.concatenate(locs), np.concatenate(scales)
-    kl_per_dim = distributions.kl_per_dimension(loc, scale).numpy().mean(axis=0)
+    # per dimension only in closed form under N(0, I); a learnt mixture has no such split
+    kl_per_dim = ([] if getattr(model, "learnt_prior", None) is not None
+                  else distributions.kl_per_dimension(loc, scale).numpy().mean(axis=0))
     n = len(encoded.sequences)
     result.update(
         nll=nll_sum / n,
@@ -184,7 +187,7 @@ def iw_log_likelihood_batch(model, batch, num_samples: int, seed=(0, 0), jit_com
                              model.log_likelihood_given_z, jit_compile)
     return importance_weighted_log_likelihood(
         lambda z: score(batch, z), distributions.posterior(loc, scale),
-        distributions.prior(model.latent_dim), num_samples, min(chunk, num_samples), seed,
+        model.prior_distribution(), num_samples, min(chunk, num_samples), seed,
     )
 
 

@@ -1,0 +1,74 @@
+"""A learnt prior p(z): a mixture of diagonal Gaussians fitted to the aggregate posterior.
+
+The ELBO's best prior is the aggregate posterior q(z) = E_x q(z|x) (Hoffman & Johnson
+2016): KL(q(z|x) || p(z)) averaged over x is I(x; z) + KL(q(z) || p(z)), and with
+N(0, I) the second part is a pure cost, paid in likelihood and in prior samples
+that land where no sentence's posterior is (Tomczak & Welling 2018; Dai & Wipf 2019).
+A mixture of K learnt Gaussians can follow q(z) and shrink that part.
+
+How it is trained (`SentenceVAE.objective`): the mixture's parameters maximise
+E_q[log p(z)] at the posterior samples (the prior is a density model of the codes);
+the encoder sees the KL with the prior held fixed, under the run's rate control. A
+target rate C would otherwise teach the prior to move *away* from the codes whenever
+the KL is below C.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from textvae.distributions import tfd
+
+# Smallest component scale: keeps log p(z) finite if a component chases one code.
+MIN_SCALE = 1e-3
+
+
+@keras.saving.register_keras_serializable(package="textvae")
+class MixturePrior(keras.layers.Layer):
+    """p(z) = sum_k softmax(logits)_k N(z; loc_k, diag(scale_k^2)), k = 1..K.
+
+    Starts as K unit-scale components at N(0, I) draws with equal weights. Variables:
+    logits (K,), loc (K, latent), raw_scale (K, latent) with scale = softplus(raw) + MIN_SCALE.
+    """
+
+    def __init__(self, components: int, latent_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.components = int(components)
+        self.latent_dim = int(latent_dim)
+
+    def build(self, input_shape=None):
+        k, d = self.components, self.latent_dim
+        self.logits = self.add_weight(shape=(k,), initializer="zeros", name="logits", dtype="float32")
+        self.loc = self.add_weight(shape=(k, d), initializer=keras.initializers.RandomNormal(stddev=1.0, seed=0),
+                                   name="loc", dtype="float32")
+        # softplus(0.5413) = 1: unit scales at the start
+        self.raw_scale = self.add_weight(shape=(k, d), initializer=keras.initializers.Constant(0.5413),
+                                         name="raw_scale", dtype="float32")
+        super().build(input_shape)
+
+    def parameters(self, stop_gradient: bool = False):
+        """(logits (K,), loc (K, latent), scale (K, latent)) as float32 tensors."""
+        logits, loc, raw = (tf.convert_to_tensor(v) for v in (self.logits, self.loc, self.raw_scale))
+        if stop_gradient:
+            logits, loc, raw = (tf.stop_gradient(v) for v in (logits, loc, raw))
+        return logits, loc, tf.nn.softplus(raw) + MIN_SCALE
+
+    def distribution(self, stop_gradient: bool = False) -> tfd.Distribution:
+        """The mixture: batch shape (), event shape (latent,)."""
+        logits, loc, scale = self.parameters(stop_gradient)
+        return tfd.MixtureSameFamily(
+            tfd.Categorical(logits=logits),
+            tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1))
+
+    def sample_numpy(self, n: int, seed: int) -> np.ndarray:
+        """(n, latent) seeded draws: a component by its weight, then its Gaussian."""
+        logits, loc, scale = (t.numpy().astype(np.float64) for t in self.parameters())
+        weights = np.exp(logits - logits.max())
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(self.components, size=n, p=weights / weights.sum())
+        return (loc[chosen] + scale[chosen] * rng.standard_normal((n, self.latent_dim))).astype(np.float32)
+
+    def get_config(self):
+        return {**super().get_config(), "components": self.components, "latent_dim": self.latent_dim}
