@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from textvae.lstm import ProjectedLSTM
 from textvae.tokenizer import BOS_ID, PAD_ID, UNK_ID
 from textvae.transformer import TransformerBlock, causal_mask
 
@@ -68,7 +67,7 @@ class LSTMDecoder(keras.layers.Layer):
         self.embedding = embedding or keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.input_dropout = keras.layers.Dropout(dropout, seed=_offset(seed, 1), name="input_dropout")
         self.to_state = keras.layers.Dense(2 * hidden_dim, name="to_state") if latent_dim > 0 else None
-        self.lstm = ProjectedLSTM(hidden_dim, return_sequences=True, name="lstm")
+        self.lstm = keras.layers.LSTM(hidden_dim, return_sequences=True, name="lstm")
         self.output_dropout = keras.layers.Dropout(dropout, seed=_offset(seed, 2), name="output_dropout")
         self.to_logits = output_layer(vocab_size, self.embedding if tie_embeddings else None)
 

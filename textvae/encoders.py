@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from textvae.lstm import ProjectedLSTM
 from textvae.transformer import TransformerBlock
 
 # log-variance is clipped so that exp() can neither overflow nor underflow.
@@ -33,10 +32,10 @@ class LSTMEncoder(keras.layers.Layer):
             raise ValueError(f"LSTM pooling must be last or max, got {pooling!r}")
         self.embedding = embedding or keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         if pooling == "last":
-            self.lstm = ProjectedLSTM(hidden_dim, return_sequences=True, name="lstm")
+            self.lstm = keras.layers.LSTM(hidden_dim, return_sequences=True, name="lstm")
         else:
             self.lstm = keras.layers.Bidirectional(
-                ProjectedLSTM(hidden_dim // 2, return_sequences=True), name="bilstm")
+                keras.layers.LSTM(hidden_dim // 2, return_sequences=True), name="bilstm")
         self.pooling = pooling
         self.to_posterior, self.loc_norm = posterior_layers(latent_dim, bn_gamma)
         self.feature_dim = hidden_dim if pooling == "last" else 2 * (hidden_dim // 2)
