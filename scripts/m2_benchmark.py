@@ -17,7 +17,8 @@ same labelled examples (drawn per class from the pool with the seed):
   tfidf       TF-IDF of word 1-2 grams + logistic regression (scikit-learn);
   finetuned   with --pretrain: supervised-only starting from the pretrained VAE's
               encoder (what pretraining gives without the M2 objective).
-With --pretrain STEPS a VAE is first trained on all the dataset's text (the M2
+With --init-from RUN the M2 and finetuned runs start from that VAE run instead
+(e.g. the best Yelp VAE of scripts/quality_benchmark.py). With --pretrain STEPS a VAE is first trained on all the dataset's text (the M2
 config's model, m2 off, --pretrain-set overrides, runs/<prefix>vae_<dataset>, once per
 dataset), and the M2 runs start from it (m2.init_from: Kingma et al.'s M1 -> M2 stacking).
 Accuracy is on the dataset's test file (Yelp: all of sentiment.dev.*).
@@ -180,19 +181,24 @@ def main():
                         help="first train a VAE on all the text for STEPS steps; M2 starts from it")
     parser.add_argument("--pretrain-set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="overrides for the pretrained VAE only (the model.* of --set apply to it too)")
+    parser.add_argument("--init-from", metavar="RUN",
+                        help="an existing VAE run to start from instead of --pretrain (its model settings "
+                             "must match the M2 config's with the --set overrides)")
     parser.add_argument("--run-prefix", default="m2_",
                         help="run directories are runs/<prefix><dataset>_n<n>_s<seed>")
     args = parser.parse_args()
     out = Path(args.out)
     m1_workdirs = {}  # dataset -> its M1 VAE run, trained (or resumed) once per invocation
     for dataset in args.datasets:
-        pretrained = ""
+        pretrained = args.init_from or ""
+        if args.pretrain and args.init_from:
+            raise SystemExit("--pretrain and --init-from are exclusive")
         if args.pretrain:
             model_keys = [o for o in args.set if o.startswith(("model.", "tokenizer."))]
             pretrained = str(train_m1_vae(dataset, args.pretrain, [*model_keys, *args.pretrain_set],
                                           ROOT / "runs" / f"{args.run_prefix}vae_{dataset}"))
-        elif "finetuned" in args.methods:
-            raise SystemExit("--methods finetuned needs --pretrain STEPS")
+        elif "finetuned" in args.methods and not pretrained:
+            raise SystemExit("--methods finetuned needs --pretrain STEPS or --init-from RUN")
         for n in args.labels:
             for seed in args.seeds:
                 overrides = [f"data.labels_per_class={n}", f"train.seed={seed}", f"train.max_steps={args.steps}",
