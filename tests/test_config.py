@@ -118,3 +118,20 @@ def test_a_missing_corpus_names_where_it_was_looked_for(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"corpus not found: nowhere/train.txt \(looked in .*nowhere; "
                                         r"a relative path in a config file is looked for beside"):
         read_corpus(config.data.train, config.data)
+
+
+def test_yelp_vae_config_is_the_benchmarked_recipe():
+    """configs/yelp_vae.yaml is what scripts/quality_benchmark.py trains as recipe_mixture_prior."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("quality_benchmark", root / "scripts" / "quality_benchmark.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    steps = 15000
+    overrides = [*benchmark.CORPUS_VARIANTS["recipe_mixture_prior"], f"train.max_steps={steps}",
+                 f"kl.warmup_steps={steps // 5}", f"train.eval_every={steps // 10}",
+                 f"train.checkpoint_every={steps // 10}"]
+    assert diff_configs(load_config(root / "configs" / "yelp.yaml", overrides),
+                        load_config(root / "configs" / "yelp_vae.yaml"),
+                        ["data", "tokenizer", "model", "kl", "train", "m2"]) == []
