@@ -15,10 +15,10 @@ same labelled examples (drawn per class from the pool with the seed):
               or --m1-workdir), then logistic regression on the posterior means
               of the labelled examples;
   tfidf       TF-IDF of word 1-2 grams + logistic regression (scikit-learn);
-  finetuned   with --pretrain: supervised-only starting from the pretrained VAE's
-              encoder (what pretraining gives without the M2 objective).
-With --init-from RUN the M2 and finetuned runs start from that VAE run instead
-(e.g. the best Yelp VAE of scripts/quality_benchmark.py). With --pretrain STEPS a VAE is first trained on all the dataset's text (the M2
+  finetuned   with --pretrain or --init-from: supervised-only starting from the
+              pretrained VAE's encoder (what pretraining gives without the M2 objective).
+With --init-from RUN the M2 and finetuned runs start from that VAE run (e.g. the best
+Yelp VAE of scripts/quality_benchmark.py). With --pretrain STEPS a VAE is first trained on all the dataset's text (the M2
 config's model, m2 off, --pretrain-set overrides, runs/<prefix>vae_<dataset>, once per
 dataset), and the M2 runs start from it (m2.init_from: Kingma et al.'s M1 -> M2 stacking).
 Accuracy is on the dataset's test file (Yelp: all of sentiment.dev.*).
@@ -156,13 +156,17 @@ def run_m1(m1_workdir: Path, texts, ids, test_texts, test_ids) -> float:
     return float(np.mean(classifier.predict(posterior_means(vae, test_texts)) == test_ids))
 
 
-def run_tfidf(texts, ids, test_texts, test_ids) -> float:
+def tfidf_classifier(texts, labels):
+    """TF-IDF of word 1-2 grams + logistic regression, fitted; `.predict(texts)` gives labels."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
 
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2))
-    classifier = LogisticRegression(max_iter=5000).fit(vectorizer.fit_transform(texts), ids)
-    return float(np.mean(classifier.predict(vectorizer.transform(test_texts)) == test_ids))
+    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(max_iter=5000)).fit(texts, labels)
+
+
+def run_tfidf(texts, ids, test_texts, test_ids) -> float:
+    return float(np.mean(tfidf_classifier(texts, ids).predict(test_texts) == test_ids))
 
 
 def main():

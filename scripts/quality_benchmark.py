@@ -74,6 +74,13 @@ CORPUS_VARIANTS = {
 BEAM_SUBSET = 1000
 
 
+def corpus_overrides(name: str, steps: int, extra=()) -> list[str]:
+    """A CORPUS_VARIANTS row's overrides of configs/<corpus>.yaml for a budget of `steps`:
+    KL warm-up over the first fifth, ten validations and checkpoints."""
+    return [*CORPUS_VARIANTS[name], *extra, f"train.max_steps={steps}", f"kl.warmup_steps={steps // 5}",
+            f"train.eval_every={steps // 10}", f"train.checkpoint_every={steps // 10}"]
+
+
 def corpus_row(args, name: str) -> dict:
     """Trains and scores one CORPUS_VARIANTS row on args.corpus; returns its JSON row."""
     import numpy as np
@@ -84,10 +91,7 @@ def corpus_row(args, name: str) -> dict:
     from textvae.evaluation.generation import corpus_bleu, distinct_n, forward_perplexity
     from textvae.rundir import RunDir
 
-    steps = args.steps or 10000
-    overrides = [*CORPUS_VARIANTS[name], *args.set, f"train.max_steps={steps}", f"kl.warmup_steps={steps // 5}",
-                 f"train.eval_every={steps // 10}", f"train.checkpoint_every={steps // 10}",
-                 "train.progress_bar=false"]
+    overrides = [*corpus_overrides(name, args.steps or 10000, args.set), "train.progress_bar=false"]
     config = load_config(ROOT / "configs" / f"{args.corpus}.yaml", overrides)
     workdir = Path(args.run_root) / f"quality_{args.corpus}_{name}"
     started = time.perf_counter()

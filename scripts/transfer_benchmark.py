@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from hardware import cpu_name  # noqa: E402
+from m2_benchmark import tfidf_classifier  # noqa: E402
 from textvae import load  # noqa: E402
 from textvae.data import read_corpus  # noqa: E402
 from textvae.evaluation.generation import corpus_bleu, forward_perplexity  # noqa: E402
@@ -36,16 +37,6 @@ from textvae.rundir import RunDir  # noqa: E402
 
 BATCH = 250
 EXAMPLES = 3
-
-
-def independent_classifier(pool):
-    """TF-IDF (word 1-2 grams) + logistic regression fitted on every labelled pool sentence."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(max_iter=5000)).fit(
-        pool.texts, pool.labels)
 
 
 def transfer_all(model, texts, labels, classes, max_length: int) -> list[str]:
@@ -86,7 +77,7 @@ def main():
     classes = list(model.classes)
     targets = [classes[1 - classes.index(s)] for s in sources]
 
-    classifier = independent_classifier(pool)
+    classifier = tfidf_classifier(pool.texts, pool.labels)  # fitted on every labelled pool sentence
     length = config.data.max_length + 1
     outputs = transfer_all(model, inputs, sources, classes, length)
     lm_dir = Path(args.lm)

@@ -128,10 +128,7 @@ def test_yelp_vae_config_is_the_benchmarked_recipe():
     spec = importlib.util.spec_from_file_location("quality_benchmark", root / "scripts" / "quality_benchmark.py")
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
-    steps = 15000
-    overrides = [*benchmark.CORPUS_VARIANTS["recipe_mixture_prior"], f"train.max_steps={steps}",
-                 f"kl.warmup_steps={steps // 5}", f"train.eval_every={steps // 10}",
-                 f"train.checkpoint_every={steps // 10}"]
+    overrides = benchmark.corpus_overrides("recipe_mixture_prior", 15000)
     assert diff_configs(load_config(root / "configs" / "yelp.yaml", overrides),
                         load_config(root / "configs" / "yelp_vae.yaml"),
                         ["data", "tokenizer", "model", "kl", "train", "m2"]) == []
