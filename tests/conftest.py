@@ -16,10 +16,15 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 import yaml
 
 from textvae.config import TokenizerConfig, load_config
 from textvae.tokenizer import train_tokenizer
+
+# Grappler's graph rewrites cost seconds on the first call of every traced function and buy
+# nothing for models of a few hundred weights; the graphs under test are the same ones.
+tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 SENTENCES = [
     "the cat sat on the mat",
