@@ -3,7 +3,7 @@
   python scripts/ptb_job.py ROW [--seed 0] [--steps 6000] [--run-root runs/ptbjob]
 
 Trains configs/ptb.yaml with the row's overrides (scripts/ptb_benchmark.py's
-VARIANTS, plus `recipe`: the quality issue's recipe), keeps the best validation
+VARIANTS, plus `recipe`: the quality issue's recipe; each also as `<row>_tied`, one word table), keeps the best validation
 checkpoint, and scores it on PTB test: IW-NLL with K = 100 on every sentence and
 K = 500 on a seeded 500-sentence subset (a language model's NLL is exact, so it
 gets neither), PPL, -ELBO, KL, MI, AU, reconstruction BLEU (posterior mean,
