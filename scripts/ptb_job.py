@@ -3,10 +3,10 @@
   python scripts/ptb_job.py ROW [--seed 0] [--steps 6000] [--run-root runs/ptbjob]
 
 Trains configs/ptb.yaml with the row's overrides (scripts/ptb_benchmark.py's
-VARIANTS, plus `recipe`: the quality issue's recipe; each also as `<row>_tied`, one word table), keeps the best validation
-checkpoint, and scores it on PTB test: IW-NLL with K = 100 on every sentence and
-K = 500 on a seeded 500-sentence subset (a language model's NLL is exact, so it
-gets neither), PPL, -ELBO, KL, MI, AU, reconstruction BLEU (posterior mean,
+VARIANTS, plus `recipe`: the quality issue's recipe; each also as `<row>_tied`, with
+one word table), keeps the best validation checkpoint, and scores it on PTB test:
+IW-NLL with K = 100 on every sentence and K = 500 on a seeded 500-sentence subset (a
+language model's NLL is exact, so it gets neither), PPL, -ELBO, KL, MI, AU, reconstruction BLEU (posterior mean,
 greedy) on the same subset, the validation curve, training time and hardware.
 Writes results/ptb/<steps>/<row>_seed<seed>.json (one folder per budget). Resumable: rerun the same command.
 """
