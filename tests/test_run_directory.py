@@ -120,6 +120,38 @@ def test_reading_while_training_writes_checkpoints_never_fails(tmp_path):
     assert reads >= 2
 
 
+def test_a_latest_checkpoint_pruned_while_it_is_read_gives_way_to_the_newer_one(trained_run, tmp_path,
+                                                                               monkeypatch):
+    run = shutil.copytree(trained_run, tmp_path / "run")
+    root = run / "checkpoints"
+    read = checkpoints.latest_checkpoint(root)
+    newer = checkpoints.checkpoint_path(root, 99)
+    expected = load(run, "latest").get_weights()
+    real_restore = checkpoints.restore_checkpoint
+    calls = []
+
+    def trainer_moves_on(model, path):
+        # what a live trainer does between the reader's choice and its read: a newer
+        # checkpoint lands, then the one being read is pruned
+        calls.append(path.name)
+        if path == read:
+            shutil.copytree(read, newer)
+            shutil.rmtree(read)
+        return real_restore(model, path)
+
+    monkeypatch.setattr(checkpoints, "restore_checkpoint", trainer_moves_on)
+    model = load(run, "latest")
+    assert calls == [read.name, newer.name]
+    assert model.checkpoint == newer
+    for a, b in zip(model.get_weights(), expected):
+        np.testing.assert_array_equal(a, b)
+    # a checkpoint named by the user that vanishes is an error, not a silent substitute
+    monkeypatch.setattr(checkpoints, "restore_checkpoint",
+                        lambda model, path: (shutil.rmtree(path), real_restore(model, path)))
+    with pytest.raises(checkpoints.CheckpointError):
+        load(run, newer.name)
+
+
 # -- a disk that says no ------------------------------------------------------------
 
 def _failing_on_call(n, real, error=errno.ENOSPC):

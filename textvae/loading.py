@@ -37,7 +37,15 @@ def load_run(run: RunDir, config, checkpoint: str = "best"):
     """`load` for a RunDir whose config the caller has already read."""
     labels = run.require_labels() if config.m2.enabled else None
     model = build_model(config, load_tokenizer(run.path), labels)
-    path = run.checkpoint(checkpoint)
-    checkpoints.restore_checkpoint(model, path)
+    for attempt in range(3):
+        path = run.checkpoint(checkpoint)
+        try:
+            checkpoints.restore_checkpoint(model, path)
+            break
+        except checkpoints.CheckpointError:
+            # A live trainer prunes old checkpoints only after writing a newer one, so a
+            # "latest" or "best" that vanished while it was read now names another: read that.
+            if attempt == 2 or run.checkpoint(checkpoint) == path:
+                raise
     model.checkpoint = path
     return model
