@@ -27,11 +27,10 @@ VOCAB_WORDS = sorted({w for s in SENTENCES for w in s.split()})
 C, LAT = 3, 2
 
 
-def tiny_m2(classifier_encoder="shared", **kwargs):
+def tiny_m2(**kwargs):
     tokenizer = WordTokenizer(VOCAB_WORDS)
     model = M2VAE(ModelSpec(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=4, hidden_dim=5, seed=1, **kwargs),
-                  [str(c) for c in range(C)], class_log_prior=np.log([0.2, 0.3, 0.5]).tolist(),
-                  classifier_encoder=classifier_encoder, tokenizer=tokenizer)
+                  [str(c) for c in range(C)], class_log_prior=np.log([0.2, 0.3, 0.5]).tolist(), tokenizer=tokenizer)
     model.compile(kl_weight_fn=lambda step: tf.constant(0.7), alpha=2.5)
     batch = model._batch(SENTENCES[:4])
     model(batch)
@@ -51,9 +50,8 @@ def manual_bound(model, batch, row, label, noise):
     return reconstruction, kl
 
 
-@pytest.mark.parametrize("classifier_encoder", ["shared", "separate"])
-def test_objective_equals_a_manual_sum_over_classes(classifier_encoder):
-    model, batch = tiny_m2(classifier_encoder)
+def test_objective_equals_a_manual_sum_over_classes():
+    model, batch = tiny_m2()
     labels = np.array([1, UNLABELLED, 0, UNLABELLED], np.int32)  # rows 0, 2 labelled
     batch = dict(batch, labels=labels)
     # noise rows: labelled rows first (0, 2), then unlabelled rows (1, 3) for class 0, 1, 2
@@ -79,32 +77,13 @@ def test_objective_equals_a_manual_sum_over_classes(classifier_encoder):
     np.testing.assert_allclose(float(out["loss"]), expected_loss, rtol=1e-5)
 
 
-@pytest.mark.parametrize("classifier_encoder", ["shared", "separate"])
-def test_unlabelled_data_trains_the_classifier(classifier_encoder):
-    model, batch = tiny_m2(classifier_encoder)
+def test_unlabelled_data_trains_the_classifier():
+    model, batch = tiny_m2()
     batch = dict(batch, labels=np.full(4, UNLABELLED, np.int32))
-    reader = model.class_encoder if classifier_encoder == "separate" else model.encoder
     with tf.GradientTape() as tape:
         loss = model.objective(batch, training=True)["loss"]
-    grads = tape.gradient(loss, [model.classifier_logits.kernel, model.classifier_hidden.kernel,
-                                 reader.lstm.cell.kernel])
+    grads = tape.gradient(loss, [model.classifier_logits.kernel, model.classifier_hidden.kernel])
     assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
-
-
-def test_a_separate_classifier_encoder_is_reached_by_the_bound_only_through_q_y():
-    """On labelled rows with alpha = 0 the loss is the bound L(x, y): it trains the shared
-    encoder, and none of the separate classifier's weights (its own word vectors included)."""
-    for classifier_encoder, reaches in (("shared", True), ("separate", False)):
-        model, batch = tiny_m2(classifier_encoder)
-        model.alpha = 0.0
-        batch = dict(batch, labels=np.array([0, 1, 2, 0], np.int32))
-        reader = model.class_encoder if classifier_encoder == "separate" else model.encoder
-        weights = reader.trainable_weights + model.classifier_hidden.trainable_weights
-        with tf.GradientTape() as tape:
-            loss = model.objective(batch, training=True)["loss"]
-        grads = tape.gradient(loss, weights)
-        largest = max(float(tf.reduce_max(tf.abs(g))) if g is not None else 0.0 for g in grads)
-        assert (largest > 0) == reaches, (classifier_encoder, largest)
 
 
 def test_decoder_depends_on_the_label():
@@ -325,41 +304,6 @@ def test_initialised_from_a_vae_with_the_y_rows_zeroed_m2_is_that_vae(tmp_path):
     other(batch)
     with pytest.raises(ValueError, match="latent_dim"):
         other.initialise_from(vae)
-
-
-def test_a_separate_classifier_encoder_starts_as_the_vaes_encoder():
-    from textvae.model import SentenceVAE
-
-    spec = dict(latent_dim=LAT, embedding_dim=4, hidden_dim=6, seed=3, lstm_pooling="max")
-    tokenizer = WordTokenizer(VOCAB_WORDS)
-    vae = SentenceVAE(ModelSpec(tokenizer.vocab_size, **spec), tokenizer=tokenizer)
-    model = M2VAE(ModelSpec(tokenizer.vocab_size, **spec), [str(c) for c in range(C)],
-                  classifier_encoder="separate", tokenizer=tokenizer)
-    batch = model._batch(SENTENCES[:3])
-    vae(batch), model(batch)
-    encoder_inputs = split_batch(batch)["encoder"]
-    assert not np.allclose(model.class_encoder(encoder_inputs), model.encoder(encoder_inputs))
-    model.initialise_from(vae)
-    np.testing.assert_allclose(model.class_encoder(encoder_inputs), model.encoder(encoder_inputs), rtol=1e-6)
-    for vae_weight, weight in zip(vae.encoder.weights, model.class_encoder.weights):
-        np.testing.assert_array_equal(vae_weight.numpy(), weight.numpy())
-    with pytest.raises(ValueError, match="classifier_encoder"):
-        M2VAE(ModelSpec(tokenizer.vocab_size, **spec), ["a", "b"], classifier_encoder="own", tokenizer=tokenizer)
-
-
-def test_an_m2_run_with_a_separate_classifier_encoder_saves_loads_and_resumes(tmp_path):
-    import dataclasses
-
-    config = m2_config(tmp_path)
-    config = dataclasses.replace(config, m2=dataclasses.replace(config.m2, classifier_encoder="separate"))
-    train(config, tmp_path / "run")
-    model = load(tmp_path / "run", checkpoint="latest")
-    assert model.classifier_encoder == "separate" and model.class_encoder is not model.encoder
-    encoder_inputs = split_batch(model._batch(SENTENCES[:3]))["encoder"]
-    assert not np.allclose(model.class_encoder(encoder_inputs), model.encoder(encoder_inputs))
-    np.testing.assert_allclose(model.classify(SENTENCES[:3]).sum(axis=1), 1.0, rtol=1e-5)
-    longer = dataclasses.replace(config, train=dataclasses.replace(config.train, max_steps=10))
-    assert train(longer, tmp_path / "run")["step"] == 10
 
 
 def test_m2_run_from_a_vae_run_uses_its_tokenizer_and_weights(tmp_path, capsys):

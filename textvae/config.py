@@ -221,10 +221,6 @@ class M2Config:
     # weight of its encoder and decoder, q(z|x) as q(z|x, y); the rows for y in the
     # decoder's input layers start fresh. The model settings must match. "" disables.
     init_from: str = ""
-    # What q(y|x) reads: "shared", the encoder that q(z|x, y) reads, or "separate",
-    # its own encoder (Kingma et al.'s two inference networks; with init_from both
-    # start from the VAE's), so that the bound cannot retrain the classifier's features.
-    classifier_encoder: str = "shared"
 
 
 @dataclass(frozen=True)
@@ -247,7 +243,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.latent_injection": ("add", "memory", "both"),
     "kl.schedule": ("constant", "linear", "logistic", "cyclical"),
     "m2.class_prior": ("uniform", "labelled"),
-    "m2.classifier_encoder": ("shared", "separate"),
     "train.strategy": ("auto", "single", "mirrored", "multi_worker"),
     "train.lr_schedule": ("constant", "cosine"),
     "train.precision": ("float32", "mixed_float16", "mixed_bfloat16"),

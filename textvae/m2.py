@@ -17,9 +17,6 @@ from textvae.semisupervised import UNLABELLED
 from textvae.spec import ModelSpec
 
 
-CLASSIFIER_ENCODERS = ("shared", "separate")
-
-
 @keras.saving.register_keras_serializable(package="textvae")
 class M2VAE(LatentTextModel):
     """The M2 model: the class label is a latent variable, observed for some sentences.
@@ -30,9 +27,6 @@ class M2VAE(LatentTextModel):
 
     Inference: a sentence encoder gives features h(x); q(y|x) = softmax(MLP(h))
     is the classifier; q(z|x, y) = N(loc, diag(scale^2)) from [h, onehot(y)].
-    With `classifier_encoder="separate"` (Kingma et al.'s two inference networks)
-    q(y|x) reads its own encoder's features instead of h(x); the bound reaches that
-    encoder only through the weights q(y|x) and the word vectors when tied.
 
     Objective per sentence, minimised (beta is the annealed KL weight):
       L(x, y) = -E_q(z|x,y)[log p(x|y, z)] + beta * KL(q(z|x,y) || p(z)) - log p(y)
@@ -45,7 +39,7 @@ class M2VAE(LatentTextModel):
     """
 
     def __init__(self, spec: ModelSpec, classes: Sequence[str], class_log_prior: Sequence[float] | None = None,
-                 classifier_encoder: str = "shared", **kwargs):
+                 **kwargs):
         super().__init__(spec, **kwargs)
         num_classes = len(classes)
         if num_classes < 2:
@@ -54,11 +48,6 @@ class M2VAE(LatentTextModel):
             raise ValueError("M2 needs model.latent_dim >= 1")
         shared = shared_word_vectors(spec)
         self.encoder = build_encoder(spec, 0, embedding=shared)  # features only: q(y|x) and q(z|x, y) read them
-        if classifier_encoder not in CLASSIFIER_ENCODERS:
-            raise ValueError(f"classifier_encoder {classifier_encoder!r}; choose one of {CLASSIFIER_ENCODERS}")
-        self.classifier_encoder = classifier_encoder
-        if classifier_encoder == "separate":
-            self.class_encoder = build_encoder(spec, 0, name="class_encoder", embedding=shared)
         features = self.encoder.feature_dim
         self.classifier_hidden = keras.layers.Dense(features, activation="tanh", name="classifier_hidden")
         self.classifier_dropout = keras.layers.Dropout(spec.dropout, seed=spec.seed, name="classifier_dropout")
@@ -78,8 +67,7 @@ class M2VAE(LatentTextModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(classes=self.classes, class_log_prior=self.class_log_prior,
-                      classifier_encoder=self.classifier_encoder)
+        config.update(classes=self.classes, class_log_prior=self.class_log_prior)
         return config
 
     def compile(self, optimizer="adam", alpha: float = 1.0, **kwargs):
@@ -99,8 +87,6 @@ class M2VAE(LatentTextModel):
         pairs = list(zip(vae.encoder.weights, self.encoder.weights))  # the VAE's posterior head comes after
         pairs += list(zip(vae.decoder.weights, self.decoder.weights, strict=True))
         pairs += list(zip(vae.encoder.to_posterior.weights, self.to_posterior.weights, strict=True))
-        if self.classifier_encoder == "separate":
-            pairs += list(zip(vae.encoder.weights, self.class_encoder.weights))
         counts = {"copied": 0, "extended": 0}
         for source, target in pairs:
             value = source.numpy()
@@ -122,16 +108,10 @@ class M2VAE(LatentTextModel):
         hidden = self.classifier_dropout(self.classifier_hidden(features), training=training)
         return tf.cast(self.classifier_logits(hidden), tf.float32)
 
-    def class_features(self, encoder_inputs, features, training=False):
-        """What q(y|x) reads: the shared features (batch, d), or the classifier's own encoder's."""
-        if self.classifier_encoder == "separate":
-            return self.class_encoder(encoder_inputs, training=training)
-        return features
-
     def class_logits(self, inputs, training=False):
         """{"token_ids", "padding_mask"} (batch, time + 1) -> (batch, num_classes) logits of q(y|x)."""
-        encoder = self.class_encoder if self.classifier_encoder == "separate" else self.encoder
-        return self.classifier(encoder(split_batch(inputs)["encoder"], training=training), training=training)
+        return self.classifier(self.encoder(split_batch(inputs)["encoder"], training=training),
+                               training=training)
 
     def posterior_params(self, features, labels):
         """q(z|x, y): features (n, d), labels (n,) int -> (loc, scale), each (n, latent)."""
@@ -151,8 +131,7 @@ class M2VAE(LatentTextModel):
         rows = tf.tile(tf.range(batch), [self.num_classes])
         labels = tf.repeat(tf.range(self.num_classes), batch)
         terms = self._labelled_terms(views, features, rows, labels, training, None)
-        class_features = self.class_features(views["encoder"], features, training=training)
-        return {"class_logits": self.classifier(class_features, training=training), "logits": terms["logits"]}
+        return {"class_logits": self.classifier(features, training=training), "logits": terms["logits"]}
 
     def _labelled_terms(self, views, features, rows, labels, training, noise):
         """-log p(x|y,z), KL per dimension and logits for the (row, label) pairs given."""
@@ -188,8 +167,7 @@ class M2VAE(LatentTextModel):
         labels = tf.cast(inputs["labels"], tf.int32)
         views = split_batch(inputs)
         features = self.encoder(views["encoder"], training=training)
-        class_logits = self.classifier(self.class_features(views["encoder"], features, training=training),
-                                       training=training)
+        class_logits = self.classifier(features, training=training)
         log_q = tf.nn.log_softmax(class_logits)
         batch = tf.shape(labels)[0]
         is_labelled = labels != UNLABELLED
