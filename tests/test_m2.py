@@ -19,7 +19,7 @@ from textvae.model import sequence_nll, split_batch
 from textvae.semisupervised import (
     UNLABELLED, LabelledCorpus, draw_per_class, label_ids, mixed_batches, resolve_classes)
 from textvae.tokenizer import WordTokenizer
-from textvae.training import compile_model, train
+from textvae.training import train
 
 from conftest import SENTENCES, tiny_config
 
@@ -27,11 +27,11 @@ VOCAB_WORDS = sorted({w for s in SENTENCES for w in s.split()})
 C, LAT = 3, 2
 
 
-def tiny_m2(entropy_weight=1.0, **kwargs):
+def tiny_m2(**kwargs):
     tokenizer = WordTokenizer(VOCAB_WORDS)
     model = M2VAE(ModelSpec(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=4, hidden_dim=5, seed=1, **kwargs),
                   [str(c) for c in range(C)], class_log_prior=np.log([0.2, 0.3, 0.5]).tolist(), tokenizer=tokenizer)
-    model.compile(kl_weight_fn=lambda step: tf.constant(0.7), alpha=2.5, entropy_weight=entropy_weight)
+    model.compile(kl_weight_fn=lambda step: tf.constant(0.7), alpha=2.5)
     batch = model._batch(SENTENCES[:4])
     model(batch)
     return model, batch
@@ -50,9 +50,8 @@ def manual_bound(model, batch, row, label, noise):
     return reconstruction, kl
 
 
-@pytest.mark.parametrize("entropy_weight", [1.0, 0.0, 3.0])
-def test_objective_equals_a_manual_sum_over_classes(entropy_weight):
-    model, batch = tiny_m2(entropy_weight)
+def test_objective_equals_a_manual_sum_over_classes():
+    model, batch = tiny_m2()
     labels = np.array([1, UNLABELLED, 0, UNLABELLED], np.int32)  # rows 0, 2 labelled
     batch = dict(batch, labels=labels)
     # noise rows: labelled rows first (0, 2), then unlabelled rows (1, 3) for class 0, 1, 2
@@ -71,25 +70,11 @@ def test_objective_equals_a_manual_sum_over_classes(entropy_weight):
             np.testing.assert_allclose(float(out["class_bounds"][j, label]), rec + kl - log_prior[label], rtol=1e-5)
             total += q[row, label] * (rec - log_prior[label])
             total_rec, total_kl = total_rec + q[row, label] * rec, total_kl + q[row, label] * kl
-        total += entropy_weight * np.sum(q[row] * np.log(q[row]))  # - w H(q(y|x))
+        total += np.sum(q[row] * np.log(q[row]))  # - H(q(y|x))
     expected_loss = total / 4 + 0.7 * total_kl / 4  # free bits 0: the KL term is the weighted mean
     np.testing.assert_allclose(float(out["reconstruction"]), total_rec / 4, rtol=1e-5)
     np.testing.assert_allclose(float(out["kl"]), total_kl / 4, rtol=1e-5)
     np.testing.assert_allclose(float(out["loss"]), expected_loss, rtol=1e-5)
-    # what is reported per sentence is the bound itself, whatever w
-    entropy = -np.sum(q[[1, 3]] * np.log(q[[1, 3]]), axis=1)
-    bounds = out["class_bounds"].numpy()
-    np.testing.assert_allclose(out["per_sentence"].numpy()[[1, 3]], np.sum(q[[1, 3]] * bounds, axis=1) - entropy,
-                               rtol=1e-5)
-
-
-def test_entropy_weight_reaches_the_model_from_the_config(tmp_path):
-    config = m2_config(tmp_path, overrides=["m2.entropy_weight=0.25"])
-    model, _ = tiny_m2()
-    compile_model(model, config)
-    assert (model.entropy_weight, model.alpha) == (0.25, 5.0)
-    with pytest.raises(ConfigError, match="m2.entropy_weight"):
-        m2_config(tmp_path, overrides=["m2.entropy_weight=-1"])
 
 
 def test_unlabelled_data_trains_the_classifier():
@@ -164,11 +149,11 @@ def write_labelled(path, rows):
     return path
 
 
-def m2_config(tmp_path, overrides=(), **data):
+def m2_config(tmp_path, **data):
     rows = [("pos" if i % 2 else "neg", s) for i, s in enumerate(SENTENCES * 2)]
     train_file = write_labelled(tmp_path / "train.tsv", rows)
     valid_file = write_labelled(tmp_path / "valid.tsv", rows[:5])
-    return tiny_config(tmp_path, overrides, data={"train": str(train_file), "valid": str(valid_file), "label_field": "label",
+    return tiny_config(tmp_path, data={"train": str(train_file), "valid": str(valid_file), "label_field": "label",
                                        "labels_per_class": 2, **data},
                        m2={"enabled": True, "alpha": 5.0, "labelled_fraction": 0.5},
                        train={"batch_size": 4})

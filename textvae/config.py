@@ -212,9 +212,6 @@ class M2Config:
     # Weight of the classifier's cross-entropy on labelled examples, per
     # example, next to their -ELBO (tens of nats for a sentence).
     alpha: float = 50.0
-    # Weight w of the entropy H(q(y|x)) on unlabelled sentences: 1 is the bound;
-    # 0 as Xu et al. (2017); w > 1 softens the pull of the bound's own classification.
-    entropy_weight: float = 1.0
     # Fraction of each batch drawn from the labelled examples.
     labelled_fraction: float = 0.5
     # p(y): uniform, or labelled (the class frequencies of the labelled examples).
@@ -257,7 +254,6 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.valid_fraction": (0.0, 0.5),
     "data.labels_per_class": (0, None),
     "m2.alpha": (0.0, None),
-    "m2.entropy_weight": (0.0, None),
     "m2.labelled_fraction": (0.01, 0.99),
     "tokenizer.vocab_size": (5, None),
     "tokenizer.character_coverage": (0.9, 1.0),

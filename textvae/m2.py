@@ -31,10 +31,7 @@ class M2VAE(LatentTextModel):
     Objective per sentence, minimised (beta is the annealed KL weight):
       L(x, y) = -E_q(z|x,y)[log p(x|y, z)] + beta * KL(q(z|x,y) || p(z)) - log p(y)
       labelled (x, y):  L(x, y) + alpha * CE(q(y|x), y)
-      unlabelled x:     sum_y q(y|x) L(x, y) - w * H(q(y|x))
-    with w = m2.entropy_weight (1: the bound itself; Xu et al. 2017 use 0). For w > 0 the
-    unlabelled term is least at q(y|x) = softmax_y(-L(x, y) / w): w tempers how hard the
-    bound's own classification pulls q(y|x).
+      unlabelled x:     sum_y q(y|x) L(x, y) - H(q(y|x))
     The unlabelled sum enumerates every class in one batched pass, so the
     classifier learns from unlabelled text through the weights q(y|x). With free
     bits lambda, the KL term is sum_d max(lambda, mean KL_d), the mean taken with
@@ -67,19 +64,16 @@ class M2VAE(LatentTextModel):
         self.num_classes = num_classes
         self.class_log_prior = [float(v) for v in class_log_prior]
         self.alpha = 1.0
-        self.entropy_weight = 1.0
 
     def get_config(self):
         config = super().get_config()
         config.update(classes=self.classes, class_log_prior=self.class_log_prior)
         return config
 
-    def compile(self, optimizer="adam", alpha: float = 1.0, entropy_weight: float = 1.0, **kwargs):
-        """`LatentTextModel.compile` plus the classification weight alpha and the weight w
-        of H(q(y|x)) on unlabelled rows."""
+    def compile(self, optimizer="adam", alpha: float = 1.0, **kwargs):
+        """`LatentTextModel.compile` plus the classification weight alpha."""
         super().compile(optimizer, **kwargs)
         self.alpha = float(alpha)
-        self.entropy_weight = float(entropy_weight)
 
     def initialise_from(self, vae) -> dict:
         """Copies a trained SentenceVAE's weights into this model (see `m2.init_from`):
@@ -162,10 +156,10 @@ class M2VAE(LatentTextModel):
           beta: KL weight.
           noise: optional (n_labelled + C * n_unlabelled, latent) normal draws, labelled rows first.
         Returns:
-          dict of scalars: "loss" (the objective per sentence, with alpha and w), "reconstruction" and "kl"
+          dict of scalars: "loss" (the objective per sentence), "reconstruction" and "kl"
           (weighted means), "classification" (mean CE on labelled rows, 0 if none),
           "entropy" (mean H(q(y|x)) on unlabelled rows), "labelled" (count),
-          "per_sentence" (batch,): each sentence's bound (before alpha's CE, with w = 1), and
+          "per_sentence" (batch,): each sentence's loss before alpha's CE, and
           "class_bounds" (n_unlabelled, C): -ELBO(x, y) - log p(y) of every unlabelled
           row and class, un-annealed, so that argmin over y is the generative
           model's own classification (Bayes' rule on the bound).
@@ -195,7 +189,7 @@ class M2VAE(LatentTextModel):
         row_loss = terms["reconstruction"] - log_prior
         entropy = -tf.reduce_sum(q_unl * tf.gather(log_q, unl_rows), axis=1)  # (n_unl,)
         cross_entropy = -tf.gather(tf.gather(log_q, lab_rows), tf.gather(labels, lab_rows), batch_dims=1)
-        loss = (tf.reduce_sum(weights * row_loss) - self.entropy_weight * tf.reduce_sum(entropy)
+        loss = (tf.reduce_sum(weights * row_loss) - tf.reduce_sum(entropy)
                 + self.alpha * tf.reduce_sum(cross_entropy)) / n + beta * kl_term
 
         # each sentence's own (un-annealed) bound, for reporting
