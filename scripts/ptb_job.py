@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hardware import cpu_name  # noqa: E402
 from ptb_benchmark import VARIANTS  # noqa: E402
+from quality_benchmark import COSINE_SCHEDULE  # noqa: E402
 
 from textvae import load, load_config, train  # noqa: E402
 from textvae.evaluation import evaluate_run  # noqa: E402
@@ -36,7 +37,7 @@ ROWS = {**VARIANTS,
 ROWS.update({f"{name}_tied": [*overrides, "model.tie_embeddings=true"] for name, overrides in list(ROWS.items())})
 # the tied rows again with a cosine learning rate from 0.002 (the quality benchmark's schedule;
 # its tied LM: test PPL 103.9 against 111.5 at a constant 0.001), e.g. free_bits_tied_cosine
-ROWS.update({f"{name}_cosine": [*overrides, "train.lr_schedule=cosine", "train.learning_rate=0.002"]
+ROWS.update({f"{name}_cosine": [*overrides, *COSINE_SCHEDULE]
              for name, overrides in list(ROWS.items()) if name.endswith("_tied")})
 SUBSET = 500
 

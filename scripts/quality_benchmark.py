@@ -59,12 +59,13 @@ VARIANTS = {
 }
 
 # The corpus rows: the LM and the quality recipe at the corpus configs' CPU size (32 units).
+COSINE_SCHEDULE = ["train.lr_schedule=cosine", "train.learning_rate=0.002"]
 CORPUS_RECIPE = ["model.lstm_pooling=max", "model.bag_of_words=1.0", "model.latent_to_output=true",
                  "model.tie_embeddings=true", "kl.schedule=linear", "kl.free_bits=0", "train.word_dropout=0",
-                 "train.lr_schedule=cosine", "train.learning_rate=0.002"]
+                 *COSINE_SCHEDULE]
 CORPUS_VARIANTS = {
     "lm": ["model.latent_dim=0", "model.tie_embeddings=true", "kl.free_bits=0", "train.word_dropout=0",
-           "train.lr_schedule=cosine", "train.learning_rate=0.002"],
+           *COSINE_SCHEDULE],
     "recipe": [*CORPUS_RECIPE, "kl.target_rate=30"],
     "recipe_rate_15": [*CORPUS_RECIPE, "kl.target_rate=15"],
     "autoencoder": [*CORPUS_RECIPE, "kl.schedule=constant", "kl.weight=0", "kl.target_rate=0"],
