@@ -14,10 +14,6 @@ same labelled examples (drawn per class from the pool with the seed):
               in runs/m1_<dataset>, trained once and shared by every n and seed;
               or --m1-workdir), then logistic regression on the posterior means
               of the labelled examples;
-  m1m2        Kingma et al.'s stacked M1 + M2 (textvae.stacked): an M2 over the codes
-              z1 ~ q(z1|x) of the same VAE as m1, the labelled examples with their
-              labels and every pool sentence unlabelled (--stacked-set overrides
-              StackedM2Config's fields, e.g. alpha=10 steps=4000);
   tfidf       TF-IDF of word 1-2 grams + logistic regression (scikit-learn);
   finetuned   with --pretrain or --init-from: supervised-only starting from the
               pretrained VAE's encoder (what pretraining gives without the M2 objective).
@@ -49,7 +45,7 @@ from textvae.semisupervised import draw_per_class, label_ids, resolve_classes
 from textvae.building import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
-METHODS = ("tfidf", "m2", "supervised", "m1", "m1m2", "finetuned")
+METHODS = ("tfidf", "m2", "supervised", "m1", "finetuned")
 
 
 def labelled_draw(config, seed: int):
@@ -77,15 +73,9 @@ def predict(model, texts, batch_size: int = 512) -> np.ndarray:
     return predicted
 
 
-def posterior_codes(model, texts, batch_size: int = 512) -> dict:
-    """{"loc", "scale"}: (n, latent) of q(z|x) for every text."""
-    parts = [model.encode(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
-    return {"loc": np.concatenate([q.mean().numpy() for q in parts]),
-            "scale": np.concatenate([q.stddev().numpy() for q in parts])}
-
-
 def posterior_means(model, texts, batch_size: int = 512) -> np.ndarray:
-    return posterior_codes(model, texts, batch_size)["loc"]
+    means = [model.encode(texts[i:i + batch_size]).mean().numpy() for i in range(0, len(texts), batch_size)]
+    return np.concatenate(means)
 
 
 def run_m2(config, workdir: Path, test_texts, test_ids) -> float:
@@ -166,31 +156,6 @@ def run_m1(m1_workdir: Path, texts, ids, test_texts, test_ids) -> float:
     return float(np.mean(classifier.predict(posterior_means(vae, test_texts)) == test_ids))
 
 
-def run_m1m2(m1_workdir: Path, config, texts, ids, classes, test_texts, test_ids, stacked_set, cache) -> float:
-    """The stacked M2 over the M1 VAE's codes; `cache` keeps the pool's and test set's codes."""
-    from textvae.stacked import StackedM2Config, fit_stacked_m2
-
-    vae = load(m1_workdir)
-    if "pool" not in cache:
-        pool = read_corpus(config.data.train, config.data).texts
-        if config.data.unlabelled:
-            pool += read_corpus(config.data.unlabelled, dataclasses.replace(config.data, label_field="")).texts
-        cache["pool"] = posterior_codes(vae, pool)
-        cache["test"] = posterior_means(vae, test_texts)
-    fields = {f.name: f.type for f in dataclasses.fields(StackedM2Config)}
-    settings = {}
-    for item in stacked_set:
-        key, _, value = item.partition("=")
-        if key not in fields:
-            raise SystemExit(f"--stacked-set {item}: no field {key!r}; known: {sorted(fields)}")
-        settings[key] = (float if fields[key] in (float, "float") else int)(value)
-    stacked = StackedM2Config(**settings)
-    labelled = posterior_codes(vae, texts)
-    model = fit_stacked_m2(labelled["loc"], labelled["scale"], ids, cache["pool"]["loc"], cache["pool"]["scale"],
-                           len(classes), stacked, log=lambda row: print(json.dumps(row), file=sys.stderr))
-    return float(np.mean(model.predict_classes(cache["test"]) == test_ids))
-
-
 def tfidf_classifier(texts, labels):
     """TF-IDF of word 1-2 grams + logistic regression, fitted; `.predict(texts)` gives labels."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -225,12 +190,9 @@ def main():
                              "must match the M2 config's with the --set overrides)")
     parser.add_argument("--run-prefix", default="m2_",
                         help="run directories are runs/<prefix><dataset>_n<n>_s<seed>")
-    parser.add_argument("--stacked-set", nargs="*", default=[], metavar="FIELD=VALUE",
-                        help="m1m2: StackedM2Config fields (textvae/stacked.py), e.g. alpha=10 steps=4000")
     args = parser.parse_args()
     out = Path(args.out)
     m1_workdirs = {}  # dataset -> its M1 VAE run, trained (or resumed) once per invocation
-    codes = {}  # dataset -> the M1 VAE's codes of its pool and test set, for m1m2
     for dataset in args.datasets:
         pretrained = args.init_from or ""
         if args.pretrain and args.init_from:
@@ -258,13 +220,11 @@ def main():
                     started = time.perf_counter()
                     if method == "tfidf":
                         accuracy = run_tfidf(texts, ids, test_texts, test_ids)
-                    elif method in ("m1", "m1m2"):
+                    elif method == "m1":
                         if dataset not in m1_workdirs:
                             m1_workdirs[dataset] = (Path(args.m1_workdir) if args.m1_workdir
                                                     else train_m1_vae(dataset, args.m1_steps))
-                        accuracy = (run_m1(m1_workdirs[dataset], texts, ids, test_texts, test_ids) if method == "m1"
-                                    else run_m1m2(m1_workdirs[dataset], config, texts, ids, classes, test_texts,
-                                                  test_ids, args.stacked_set, codes.setdefault(dataset, {})))
+                        accuracy = run_m1(m1_workdirs[dataset], texts, ids, test_texts, test_ids)
                     elif method == "supervised":
                         accuracy = run_supervised(config, workdir, texts, ids, test_texts, test_ids, seed)
                     elif method == "finetuned":
@@ -278,8 +238,6 @@ def main():
                                      "test_examples": len(test_ids), "classes": classes}
                     if method == "m2":
                         entry[method]["config"] = config_to_dict(config)
-                    if method == "m1m2":
-                        entry[method]["stacked_set"] = args.stacked_set
                     out.parent.mkdir(exist_ok=True)
                     out.write_text(json.dumps(results, indent=1))
                     print(json.dumps({"dataset": dataset, "n": n, "seed": seed, method: accuracy}), file=sys.stderr)
