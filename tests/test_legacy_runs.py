@@ -59,3 +59,31 @@ def test_legacy_run_resumes_training(legacy_run):
     corpus.write_text("\n".join(SENTENCES * 3) + "\n")
     longer = dataclasses.replace(longer, data=dataclasses.replace(longer.data, train=str(corpus)))
     assert train(longer, legacy_run)["step"] == 8
+
+
+def _with_m2_keys(run: Path, **keys) -> None:
+    """Adds keys under `m2:` in the run's config.yaml, as a run saved while they existed has them."""
+    config = run / "config.yaml"
+    lines = config.read_text().splitlines()
+    at = lines.index("m2:") + 1
+    lines[at:at] = [f"  {key}: {value}" for key, value in keys.items()]
+    config.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("legacy_run", ["m2"], indirect=True)
+def test_a_run_saved_with_a_retired_key_at_its_kept_value_loads_the_same(legacy_run):
+    """m2.entropy_weight and m2.classifier_encoder were removed; runs that set them to the
+    behaviour the code kept (1.0, shared) still load and classify as before."""
+    _with_m2_keys(legacy_run, entropy_weight=1.0, classifier_encoder="shared")
+    model = load(legacy_run)
+    np.testing.assert_allclose(model.classify(SENTENCES[:3]), EXPECTED["m2"]["classify"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("legacy_run", ["m2"], indirect=True)
+@pytest.mark.parametrize("key, value", [("entropy_weight", 0.0), ("classifier_encoder", "separate")])
+def test_a_run_saved_with_a_retired_key_at_another_value_is_refused_by_name(legacy_run, key, value):
+    from textvae.config import ConfigError
+
+    _with_m2_keys(legacy_run, **{key: value})
+    with pytest.raises(ConfigError, match=rf"m2\.{key}={value!r}.*no longer supported"):
+        load(legacy_run)

@@ -249,6 +249,14 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 # (key, lowest allowed, highest allowed); None means unbounded.
+# Keys that existed once and were removed when they did not pay (docs/benchmarks.md has what
+# each measured). A saved run that set one to the value whose behaviour the code kept still
+# loads (the key is dropped); any other value is refused: today's code cannot rebuild that run.
+RETIRED: dict[str, tuple[Any, str]] = {
+    "m2.entropy_weight": (1.0, "removed in 9d25baf; the bound's own weight, 1.0, is what the code kept"),
+    "m2.classifier_encoder": ("shared", "removed in a5fc42a; q(y|x) shares the encoder, as 'shared' did"),
+}
+
 RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.max_length": (1, None),
     "data.valid_fraction": (0.0, 0.5),
@@ -408,6 +416,12 @@ def _build_section(cls: type, section: str, values: Mapping[str, Any], source: s
     kwargs = {}
     for key, value in values.items():
         full = f"{section}.{key}"
+        if full in RETIRED:
+            kept, why = RETIRED[full]
+            if value != kept:
+                raise ConfigError(f"{source}: {full}={value!r} is no longer supported ({why}); "
+                                  f"a run that set it to anything but {kept!r} cannot be rebuilt")
+            continue
         if key not in hints:
             raise ConfigError(
                 f"{source}: unknown key {full!r}; valid keys in {section!r}: {sorted(hints)}"
