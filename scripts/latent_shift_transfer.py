@@ -1,5 +1,6 @@
 """Sentiment transfer with a plain VAE: move the posterior mean along a direction learnt from
-100 labelled sentences per class, decode greedily, score as scripts/transfer_benchmark.py does.
+100 labelled sentences per class, decode (greedy, or beam search with --beam-size), score as
+scripts/transfer_benchmark.py does.
 
   python scripts/latent_shift_transfer.py --workdir runs/quality_yelp_recipe_mixture_prior_rate_45_30k \
       --mode mean --strengths 0.75 1 1.25 1.5 2 3          # results/transfer/latent_shift_mean.json
@@ -46,6 +47,7 @@ def main():
     parser.add_argument("--labels", type=int, default=100, help="labelled sentences per class")
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--lm", help="a language-model run for the outputs' forward PPL")
+    parser.add_argument("--beam-size", type=int, default=0, help="decode by beam search of this width (0: greedy)")
     parser.add_argument("--out")
     args = parser.parse_args()
 
@@ -67,8 +69,11 @@ def main():
     def encode(texts):
         return np.concatenate([model.encode(texts[i:i + CHUNK]).mean().numpy() for i in range(0, len(texts), CHUNK)])
 
+    options = {"strategy": "beam", "beam_size": args.beam_size} if args.beam_size else {}
+
     def decode(codes):
-        return [t for i in range(0, len(codes), CHUNK) for t in model.decode(codes[i:i + CHUNK], max_length=max_length)]
+        return [t for i in range(0, len(codes), CHUNK)
+                for t in model.decode(codes[i:i + CHUNK], max_length=max_length, **options)]
 
     pool_labels = np.asarray(pool.labels)
     rng = np.random.default_rng(0)
@@ -116,7 +121,7 @@ def main():
     out = Path(args.out or ROOT / "results" / "transfer" / f"latent_shift_{args.mode}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"workdir": args.workdir, "mode": args.mode, "labels_per_class": args.labels,
-                               "sentences": args.sentences, "rows": rows_out}, indent=1))
+                               "sentences": args.sentences, "beam_size": args.beam_size, "rows": rows_out}, indent=1))
 
 
 if __name__ == "__main__":
