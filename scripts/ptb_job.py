@@ -34,7 +34,7 @@ ROWS = {**VARIANTS,
                    "kl.free_bits=0", "kl.target_rate=15", "train.word_dropout=0"],
         # pretraining + free bits at the floor that gives Li et al.'s published KL (6.54 nats over
         # 32 units, about 0.2 each); `pretrain_free_bits` floors each unit at 0.5 (16 nats)
-        "pretrain_free_bits_0.2": ["train.pretrain_steps={pretrain}", "kl.free_bits=0.2", "train.word_dropout=0"]}
+        "pretrain_free_bits_0.2": [*VARIANTS["pretrain_free_bits"], "kl.free_bits=0.2"]}
 # every row again with one word table for the input and output layer (model.tie_embeddings:
 # 10% lower LM perplexity at 10,000 steps and faster steps), e.g. lm_tied, free_bits_tied
 ROWS.update({f"{name}_tied": [*overrides, "model.tie_embeddings=true"] for name, overrides in list(ROWS.items())})
