@@ -35,6 +35,8 @@ ROWS = {**VARIANTS,
         # pretraining + free bits at the floor that gives Li et al.'s published KL (6.54 nats over
         # 32 units, about 0.2 each); `pretrain_free_bits` floors each unit at 0.5 (16 nats)
         "pretrain_free_bits_0.2": [*VARIANTS["pretrain_free_bits"], "kl.free_bits=0.2"]}
+# the same with the floor on each sentence's KL of each unit, as Li et al.'s code does (`fb 2`)
+ROWS["pretrain_free_bits_sentence_0.2"] = [*ROWS["pretrain_free_bits_0.2"], "kl.free_bits_per=sentence"]
 # every row again with one word table for the input and output layer (model.tie_embeddings:
 # 10% lower LM perplexity at 10,000 steps and faster steps), e.g. lm_tied, free_bits_tied
 ROWS.update({f"{name}_tied": [*overrides, "model.tie_embeddings=true"] for name, overrides in list(ROWS.items())})

@@ -26,6 +26,7 @@ PUBLISHED = [("LSTM-LM", 100.47, None, None, None), ("monotonic", 101.40, 0.0, N
 NAMES = {"lm": "LSTM-LM", "monotonic": "monotonic annealing", "cyclical": "cyclical annealing",
          "free_bits": "free bits 0.25", "pretrain_free_bits": "pretraining + free bits 0.5",
          "pretrain_free_bits_0.2": "pretraining + free bits 0.2",
+         "pretrain_free_bits_sentence_0.2": "pretraining + free bits 0.2 per sentence",
          "bn_vae": "BN-VAE (gamma 0.6)", "recipe_mixture_prior": "issue-16 recipe, rate 30 (quality benchmark)",
          "recipe_mixture_prior_rate_60": "issue-16 recipe, rate 60 (quality benchmark)",
          "recipe_mixture_prior_rate_100": "issue-16 recipe, rate 100 (quality benchmark)"}

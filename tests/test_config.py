@@ -52,6 +52,8 @@ def test_bad_choice_lists_valid_choices():
     ("train.word_dropout=1.5", "out of range"),
     ("train.jit_compile=1", "must be of type bool"),
     ("latent_dim=3", "section.key=value"),
+    ("kl.free_bits_per=token", r"kl.free_bits_per='token' is not valid; choose one of \['batch', 'sentence'\]"),
+    ("kl.free_bits_per=sentence", "needs kl.free_bits > 0"),
 ])
 def test_bad_values(override, fragment):
     with pytest.raises(ConfigError, match=fragment):

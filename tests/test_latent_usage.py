@@ -174,6 +174,7 @@ def test_decoder_input_dropout_never_touches_z():
 SWITCHES = {"bag_of_words": {"model": {"bag_of_words": 1.0}},
             "latent_to_output": {"model": {"latent_to_output": True}},
             "target_rate": {"kl": {"free_bits": 0.0, "target_rate": 4.0}},
+            "free_bits_per_sentence": {"kl": {"free_bits": 0.5, "free_bits_per": "sentence"}},
             "tie_embeddings": {"model": {"tie_embeddings": True, "bag_of_words": 1.0}},
             "mixture_prior": {"model": {"prior_components": 4}, "kl": {"free_bits": 0.0, "target_rate": 4.0}}}
 
@@ -187,7 +188,8 @@ def test_tiny_corpus_is_overfitted_with_each_switch(switch):
     model = SentenceVAE(ModelSpec(WORDS.vocab_size, latent_dim=LAT, embedding_dim=16, hidden_dim=32, seed=1, **spec),
                         tokenizer=WORDS)
     encoded = encode_corpus(SENTENCES, WORDS, 9)
-    rate = {"target_rate": 4.0} if switch == "target_rate" else {}
+    rate = {"target_rate": {"target_rate": 4.0},
+            "free_bits_per_sentence": {"free_bits": 0.5, "free_bits_per": "sentence"}}.get(switch, {})
     model.compile(keras.optimizers.Adam(0.02), kl_weight_fn=lambda step: tf.constant(0.05), **rate)
     model.fit(to_dataset(training_batches(encoded, 4, seed=0)), steps_per_epoch=300, verbose=0, shuffle=False)
     assert evaluate_elbo(model, encoded)["reconstruction"] < 1.0

@@ -46,12 +46,18 @@ def manual_bound(model, batch, row, label, noise):
     decoder_inputs = {k: v[row:row + 1] for k, v in views["decoder"].items()}
     logits = model.decoder(decoder_inputs, model.decoder_code(z, tf.constant([label])))
     reconstruction = float(sequence_nll(logits, views["targets"][row:row + 1], views["target_mask"][row:row + 1])[0])
-    kl = float(tf.reduce_sum(0.5 * (loc ** 2 + scale ** 2 - 1.0) - tf.math.log(scale)))
-    return reconstruction, kl
+    kl_dims = (0.5 * (loc ** 2 + scale ** 2 - 1.0) - tf.math.log(scale)).numpy()[0]
+    return reconstruction, float(kl_dims.sum()), kl_dims
 
 
-def test_objective_equals_a_manual_sum_over_classes():
+@pytest.mark.parametrize("free_bits_per", [None, "sentence"])
+def test_objective_equals_a_manual_sum_over_classes(free_bits_per):
     model, batch = tiny_m2()
+    if free_bits_per:  # KLs of order 1 nat that differ between rows and units (features are about 0.004)
+        kernel, bias = model.to_posterior.get_weights()
+        kernel = np.random.default_rng(1).normal(0, 1, kernel.shape).astype(np.float32)
+        kernel[:-C] *= 400  # the encoder's features; the last C rows read onehot(y)
+        model.to_posterior.set_weights([kernel, np.zeros_like(bias)])
     labels = np.array([1, UNLABELLED, 0, UNLABELLED], np.int32)  # rows 0, 2 labelled
     batch = dict(batch, labels=labels)
     # noise rows: labelled rows first (0, 2), then unlabelled rows (1, 3) for class 0, 1, 2
@@ -60,18 +66,30 @@ def test_objective_equals_a_manual_sum_over_classes():
     log_prior = np.log([0.2, 0.3, 0.5])
     q = tf.nn.softmax(model.class_logits(batch)).numpy()
     total_rec = total_kl = total = 0.0
+    weighted_dims = []  # (weight, per-dimension KL) of every (sentence, class) row
     for i, (row, label) in enumerate([(0, 1), (2, 0)]):
-        rec, kl = manual_bound(model, batch, row, label, noise[i])
+        rec, kl, dims = manual_bound(model, batch, row, label, noise[i])
         total += rec - log_prior[label] - 2.5 * np.log(q[row, label])
         total_rec, total_kl = total_rec + rec, total_kl + kl
+        weighted_dims.append((1.0, dims))
     for j, row in enumerate([1, 3]):
         for label in range(C):
-            rec, kl = manual_bound(model, batch, row, label, noise[2 + label * 2 + j])
+            rec, kl, dims = manual_bound(model, batch, row, label, noise[2 + label * 2 + j])
             np.testing.assert_allclose(float(out["class_bounds"][j, label]), rec + kl - log_prior[label], rtol=1e-5)
             total += q[row, label] * (rec - log_prior[label])
             total_rec, total_kl = total_rec + q[row, label] * rec, total_kl + q[row, label] * kl
+            weighted_dims.append((q[row, label], dims))
         total += np.sum(q[row] * np.log(q[row]))  # - H(q(y|x))
-    expected_loss = total / 4 + 0.7 * total_kl / 4  # free bits 0: the KL term is the weighted mean
+    kl_term = total_kl / 4  # free bits 0: the KL term is the weighted mean
+    if free_bits_per:
+        # each row's units floored on their own, then weighted: sum_r w_r sum_d max(lambda, KL[r, d]) / 4
+        floor = float(np.median([d for _, dims in weighted_dims for d in dims]))
+        model.compile(kl_weight_fn=lambda step: tf.constant(0.7), alpha=2.5, free_bits=floor,
+                      free_bits_per=free_bits_per)
+        out = model.objective(batch, training=False, beta=0.7, noise=tf.constant(noise))
+        kl_term = sum(w * np.maximum(dims, floor).sum() for w, dims in weighted_dims) / 4
+        assert kl_term > total_kl / 4 + 0.1  # the floor is active for some rows
+    expected_loss = total / 4 + 0.7 * kl_term
     np.testing.assert_allclose(float(out["reconstruction"]), total_rec / 4, rtol=1e-5)
     np.testing.assert_allclose(float(out["kl"]), total_kl / 4, rtol=1e-5)
     np.testing.assert_allclose(float(out["loss"]), expected_loss, rtol=1e-5)

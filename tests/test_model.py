@@ -54,6 +54,33 @@ def test_free_bits_leave_reported_kl_true():
     assert float(logs["loss"]) == pytest.approx(float(logs["reconstruction"]) + LAT * 5.0, rel=1e-5)
 
 
+def spread_posteriors(to_posterior, seed=0):
+    """Large random weights in a posterior head, so that KLs are of order 1 nat and differ
+    between sentences and units (the tiny encoder's features are about 0.004, an untrained
+    model's KLs about 1e-5)."""
+    rng = np.random.default_rng(seed)
+    kernel, bias = to_posterior.get_weights()
+    to_posterior.set_weights([rng.normal(0, 400, kernel.shape).astype(np.float32), np.zeros_like(bias)])
+
+
+def test_free_bits_per_sentence_floor_each_sentence_in_the_loss():
+    tokenizer = WordTokenizer(sorted({w for s in SENTENCES for w in s.split()}))
+    model = tiny_model(tokenizer)
+    inputs = next(training_batches(encode_corpus(SENTENCES, tokenizer, 9), 4, seed=0))
+    model(inputs)
+    spread_posteriors(model.encoder.to_posterior)
+    out = model(inputs, noise=tf.zeros((4, LAT)))
+    kl = distributions.kl_per_dimension(out["loc"], out["scale"]).numpy()  # (4, LAT)
+    floor = float(np.median(kl))  # some sentences' units below it, some above
+    model.compile(keras.optimizers.Adam(0.0), free_bits=floor, free_bits_per="sentence")
+    logs = model.train_step({k: tf.constant(v) for k, v in inputs.items()})
+    per_sentence = np.maximum(kl, floor).sum(axis=1).mean()
+    per_batch = np.maximum(kl.mean(axis=0), floor).sum()
+    assert per_sentence > per_batch + 0.1  # the two floors differ on this batch
+    assert float(logs["loss"]) == pytest.approx(float(logs["reconstruction"]) + per_sentence, rel=1e-5)
+    assert float(logs["kl"]) == pytest.approx(kl.sum(axis=1).mean(), rel=1e-5)  # reported KL stays true
+
+
 def test_tiny_corpus_is_overfitted():
     keras.utils.set_random_seed(0)
     tokenizer = WordTokenizer(sorted({w for s in SENTENCES for w in s.split()}))

@@ -73,6 +73,7 @@ class LatentTextModel(SkipSymbolicBuild, keras.Model):
         self.tokenizer = tokenizer  # strings in and out; not part of the Keras config
         self.kl_weight_fn: Callable = lambda step: tf.constant(1.0)
         self.free_bits = 0.0
+        self.free_bits_per = "batch"
         self.target_rate = 0.0
 
     @property
@@ -100,18 +101,24 @@ class LatentTextModel(SkipSymbolicBuild, keras.Model):
     # -- training -----------------------------------------------------------
 
     def compile(self, optimizer="adam", kl_weight_fn: Callable | None = None, free_bits: float = 0.0,
-                target_rate: float = 0.0, **kwargs):
+                target_rate: float = 0.0, free_bits_per: str = "batch", **kwargs):
         """Keras compile plus the KL schedule (a function of the optimizer step) and the
-        rate control: free bits per dimension, or a target rate in nats (`distributions.kl_penalty`)."""
+        rate control: free bits per dimension (on the batch mean, or with `free_bits_per`
+        "sentence" on each sentence), or a target rate in nats (`distributions.kl_penalty`)."""
         super().compile(optimizer=optimizer, **kwargs)
         if kl_weight_fn is not None:
             self.kl_weight_fn = kl_weight_fn
+        if free_bits_per not in ("batch", "sentence"):
+            raise ValueError(f"free_bits_per must be batch or sentence, got {free_bits_per!r}")
         self.free_bits = float(free_bits)
         self.target_rate = float(target_rate)
+        self.free_bits_per = free_bits_per
 
-    def kl_penalty(self, mean_kl_per_dim):
-        """The KL term of the loss for (latent,) mean KLs, under this model's rate control."""
-        return distributions.kl_penalty(mean_kl_per_dim, self.free_bits, self.target_rate)
+    def kl_penalty(self, kl_rows, weights=None, count=None):
+        """The KL term of the loss for (rows, latent) KLs (optionally weighted rows averaged
+        over `count` sentences), under this model's rate control."""
+        return distributions.kl_penalty(kl_rows, self.free_bits, self.target_rate,
+                                        per_sentence=self.free_bits_per == "sentence", weights=weights, count=count)
 
     def objective(self, batch, training: bool = False, beta=1.0, noise=None) -> dict:
         """{"loss": scalar to minimise, "logs": {name: scalar}, ...} for one batch; `noise`

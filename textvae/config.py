@@ -144,9 +144,14 @@ class KLConfig:
     # rising linearly over the first `ratio` of each cycle, then held.
     cycles: int = 4
     ratio: float = 0.5
-    # Free bits lambda in nats per dimension, applied to the batch-mean KL of
-    # each dimension; 0 disables. The reported KL is always the true KL.
+    # Free bits lambda in nats per dimension, a floor on each dimension's KL
+    # (see free_bits_per); 0 disables. The reported KL is always the true KL.
     free_bits: float = 0.0
+    # What the free-bits floor applies to: batch (each dimension's mean KL over the
+    # batch) or sentence (each sentence's KL of each dimension; Li et al. 2019's
+    # `fb 2`), so a code cannot meet the floor on average while single sentences
+    # carry nothing.
+    free_bits_per: str = "batch"
     # Target rate C in nats per sentence (Burgess et al. 2018's capacity): the KL
     # term becomes weight(step) * |mean KL - C|, so the model is pulled towards
     # spending C nats on z instead of as few as possible; 0 disables. Exclusive
@@ -242,6 +247,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.lstm_pooling": ("last", "max"),
     "model.latent_injection": ("add", "memory", "both"),
     "kl.schedule": ("constant", "linear", "logistic", "cyclical"),
+    "kl.free_bits_per": ("batch", "sentence"),
     "m2.class_prior": ("uniform", "labelled"),
     "train.strategy": ("auto", "single", "mirrored", "multi_worker"),
     "train.lr_schedule": ("constant", "cosine"),
@@ -393,6 +399,9 @@ def config_from_dict(tree: Mapping[str, Any], source: str = "config") -> Config:
     model, kl = built["model"], built["kl"]
     if kl.target_rate and kl.free_bits:
         raise ConfigError(f"{source}: kl.target_rate and kl.free_bits are two ways to set the rate; set one (the other 0)")
+    if kl.free_bits_per == "sentence" and not kl.free_bits:
+        raise ConfigError(f"{source}: kl.free_bits_per=sentence sets where the free-bits floor applies; "
+                          "it needs kl.free_bits > 0")
     if model.bag_of_words and (model.latent_dim == 0 or built["m2"].enabled):
         raise ConfigError(f"{source}: model.bag_of_words needs a SentenceVAE with model.latent_dim > 0")
     if model.prior_components:

@@ -52,24 +52,52 @@ def free_bits_kl(kl_per_dim: tf.Tensor, free_bits: float) -> tf.Tensor:
     Returns:
       Scalar: the clamped KL per sentence (used in the loss, never reported).
     """
-    return free_bits_floor(tf.reduce_mean(kl_per_dim, axis=0), free_bits)
+    return kl_penalty(kl_per_dim, free_bits)
 
 
-def kl_penalty(mean_kl: tf.Tensor, free_bits: float = 0.0, target_rate: float = 0.0) -> tf.Tensor:
-    """The KL term of the training loss from (latent,) per-dimension mean KLs.
+def kl_penalty(kl_rows: tf.Tensor, free_bits: float = 0.0, target_rate: float = 0.0,
+               per_sentence: bool = False, weights: tf.Tensor | None = None, count=None) -> tf.Tensor:
+    """The KL term of the training loss from each row's per-dimension KLs.
 
-    With `target_rate` C > 0: |sum_d mean_kl[d] - C| (Burgess et al. 2018): the
-    gradient pushes the rate up while it is below C and down above it. Otherwise
-    the free-bits floor (`free_bits_floor`).
+    Args:
+      kl_rows: (rows, latent) nats; (rows, 1) totals where there is no per-dimension KL.
+      weights: (rows,) weight of each row (M2's q(y|x)), 1 by default.
+      count: the number of sentences the rows are averaged over (default: rows).
+    Returns:
+      Scalar. With `target_rate` C > 0: |sum_d mean KL[d] - C| (Burgess et al. 2018):
+      the gradient pushes the rate up while it is below C and down above it.
+      Otherwise the free-bits floor: on each dimension's mean KL over the batch
+      (Kingma et al. 2016), or with `per_sentence` on each sentence's KL of each
+      dimension, mean_b sum_d max(free_bits, KL[b, d]) (Li et al. 2019's `fb 2`), so
+      that no sentence's code is pushed below the floor and a sentence below it
+      cannot be paid for by another above it.
     """
+    if per_sentence and free_bits > 0 and target_rate <= 0:
+        per_row = free_bits_floor(kl_rows, free_bits)
+        if weights is None and count is None:
+            return tf.reduce_mean(per_row)
+        return _weighted_mean(per_row, weights, count)
+    if weights is None and count is None:
+        mean_kl = tf.reduce_mean(kl_rows, axis=0)
+    else:
+        mean_kl = _weighted_mean(kl_rows, weights, count)
     if target_rate > 0:
         return tf.abs(tf.reduce_sum(mean_kl) - target_rate)
     return free_bits_floor(mean_kl, free_bits)
 
 
-def free_bits_floor(mean_kl: tf.Tensor, free_bits: float) -> tf.Tensor:
-    """sum_d max(free_bits, mean_kl[d]) for (latent,) per-dimension mean KLs (the plain sum
-    when free_bits is 0): the one place the free-bits clamp is written."""
+def _weighted_mean(rows: tf.Tensor, weights, count) -> tf.Tensor:
+    """sum_r weights[r] * rows[r] / count over the first axis."""
+    if weights is not None:
+        rows = tf.reshape(weights, [-1] + [1] * (len(rows.shape) - 1)) * rows
+    if count is None:
+        count = tf.cast(tf.shape(rows)[0], rows.dtype)
+    return tf.reduce_sum(rows, axis=0) / count
+
+
+def free_bits_floor(kl: tf.Tensor, free_bits: float) -> tf.Tensor:
+    """sum over the last axis of max(free_bits, kl) (the plain sum when free_bits is 0):
+    (latent,) -> scalar, (rows, latent) -> (rows,). The one place the free-bits clamp is written."""
     if free_bits <= 0:
-        return tf.reduce_sum(mean_kl)
-    return tf.reduce_sum(tf.maximum(mean_kl, free_bits))
+        return tf.reduce_sum(kl, axis=-1)
+    return tf.reduce_sum(tf.maximum(kl, free_bits), axis=-1)

@@ -183,8 +183,7 @@ class M2VAE(LatentTextModel):
         terms = self._labelled_terms(views, features, rows, ys, training, noise)
         log_prior = tf.gather(tf.constant(self.class_log_prior), ys)
         n = tf.cast(batch, tf.float32)
-        weighted_kl = tf.reduce_sum(weights[:, None] * terms["kl_per_dim"], axis=0) / n  # (latent,)
-        kl_term = self.kl_penalty(weighted_kl)
+        kl_term = self.kl_penalty(terms["kl_per_dim"], weights=weights, count=n)
         kl_rows = tf.reduce_sum(terms["kl_per_dim"], axis=1)
         row_loss = terms["reconstruction"] - log_prior
         entropy = -tf.reduce_sum(q_unl * tf.gather(log_q, unl_rows), axis=1)  # (n_unl,)

@@ -185,9 +185,9 @@ class SentenceVAE(LatentTextModel):
         reconstruction = tf.reduce_mean(terms["reconstruction"])
         logs = {"reconstruction": reconstruction, "kl": tf.reduce_mean(terms["kl"])}
         if "kl_per_dim" in terms:
-            loss = reconstruction + beta * self.kl_penalty(tf.reduce_mean(terms["kl_per_dim"], axis=0))
+            loss = reconstruction + beta * self.kl_penalty(terms["kl_per_dim"])
         else:  # no per-dimension KL under a mixture: the rate control sees the total
-            loss = reconstruction + beta * self.kl_penalty(logs["kl"][None]) + tf.reduce_mean(terms["prior_fit"])
+            loss = reconstruction + beta * self.kl_penalty(terms["kl"][:, None]) + tf.reduce_mean(terms["prior_fit"])
         if "bag_of_words" in terms:
             logs["bag_of_words"] = tf.reduce_mean(terms["bag_of_words"])
             loss += self.spec.bag_of_words * logs["bag_of_words"]

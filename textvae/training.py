@@ -144,6 +144,7 @@ def compile_model(model, config: Config) -> None:
         optimizer,
         kl_weight_fn=kl_weight_fn,
         free_bits=config.kl.free_bits,
+        free_bits_per=config.kl.free_bits_per,
         target_rate=config.kl.target_rate,
         jit_compile=config.train.jit_compile,
         **extra,
