@@ -73,21 +73,17 @@ def kl_penalty(kl_rows: tf.Tensor, free_bits: float = 0.0, target_rate: float = 
       cannot be paid for by another above it.
     """
     if per_sentence and free_bits > 0 and target_rate <= 0:
-        per_row = free_bits_floor(kl_rows, free_bits)
-        if weights is None and count is None:
-            return tf.reduce_mean(per_row)
-        return _weighted_mean(per_row, weights, count)
-    if weights is None and count is None:
-        mean_kl = tf.reduce_mean(kl_rows, axis=0)
-    else:
-        mean_kl = _weighted_mean(kl_rows, weights, count)
+        return _mean_over_rows(free_bits_floor(kl_rows, free_bits), weights, count)
+    mean_kl = _mean_over_rows(kl_rows, weights, count)
     if target_rate > 0:
         return tf.abs(tf.reduce_sum(mean_kl) - target_rate)
     return free_bits_floor(mean_kl, free_bits)
 
 
-def _weighted_mean(rows: tf.Tensor, weights, count) -> tf.Tensor:
-    """sum_r weights[r] * rows[r] / count over the first axis."""
+def _mean_over_rows(rows: tf.Tensor, weights=None, count=None) -> tf.Tensor:
+    """sum_r weights[r] * rows[r] / count over the first axis (the plain mean without either)."""
+    if weights is None and count is None:
+        return tf.reduce_mean(rows, axis=0)
     if weights is not None:
         rows = tf.reshape(weights, [-1] + [1] * (len(rows.shape) - 1)) * rows
     if count is None:
