@@ -29,7 +29,8 @@ NAMES = {"lm": "LSTM-LM", "monotonic": "monotonic annealing", "cyclical": "cycli
          "pretrain_free_bits_sentence_0.2": "pretraining + free bits 0.2 per sentence",
          "bn_vae": "BN-VAE (gamma 0.6)", "recipe_mixture_prior": "issue-16 recipe, rate 30 (quality benchmark)",
          "recipe_mixture_prior_rate_60": "issue-16 recipe, rate 60 (quality benchmark)",
-         "recipe_mixture_prior_rate_100": "issue-16 recipe, rate 100 (quality benchmark)"}
+         "recipe_mixture_prior_rate_100": "issue-16 recipe, rate 100 (quality benchmark)",
+         "recipe_mixture_prior_rate_100_latent_64": "issue-16 recipe, rate 100, 64 units (quality benchmark)"}
 TARGET = {"below_lm": 0.03, "kl": 5.0, "mi": 5.0, "au": 30}
 
 
