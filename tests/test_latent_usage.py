@@ -67,11 +67,11 @@ def test_bag_of_words_gradient_reaches_the_encoder_only_through_z():
 
 @pytest.mark.parametrize("kl, expected_grad", [(2.0, -1.0), (7.0, 1.0)])
 def test_target_rate_value_and_gradient_at_known_kls(kl, expected_grad):
-    mean_kl = tf.Variable([kl / 2, kl / 2])
+    mean_kl = tf.Variable([[kl / 2, kl / 2]])  # one sentence, two units
     with tf.GradientTape() as tape:
         value = distributions.kl_penalty(mean_kl, target_rate=5.0)
     assert float(value) == pytest.approx(abs(kl - 5.0))
-    np.testing.assert_allclose(tape.gradient(value, mean_kl), [expected_grad] * 2)
+    np.testing.assert_allclose(tape.gradient(value, mean_kl), [[expected_grad] * 2])
     # without a target rate the free-bits floor is unchanged
     assert float(distributions.kl_penalty(mean_kl, free_bits=3.0)) == pytest.approx(2 * max(3.0, kl / 2))
 
