@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from textvae import distributions
+from textvae.config import CHOICES
 from textvae.data import pad_batch
 from textvae.decoding import DecodeOptions, generate_ids, strip_special
 from textvae.replicas import SkipSymbolicBuild, replica_scale, step_logs
@@ -108,8 +109,8 @@ class LatentTextModel(SkipSymbolicBuild, keras.Model):
         super().compile(optimizer=optimizer, **kwargs)
         if kl_weight_fn is not None:
             self.kl_weight_fn = kl_weight_fn
-        if free_bits_per not in ("batch", "sentence"):
-            raise ValueError(f"free_bits_per must be batch or sentence, got {free_bits_per!r}")
+        if free_bits_per not in CHOICES["kl.free_bits_per"]:
+            raise ValueError(f"free_bits_per must be one of {CHOICES['kl.free_bits_per']}, got {free_bits_per!r}")
         self.free_bits = float(free_bits)
         self.target_rate = float(target_rate)
         self.free_bits_per = free_bits_per
