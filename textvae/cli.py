@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", required=True)
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
 
-    p = commands.add_parser("demo", help="train on the BBC News demo corpus and show the results")
+    p = commands.add_parser("demo", help="train on the IMDB review sentences of the demo corpus and show the results")
     p.add_argument("--workdir", default="runs/demo")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     return parser
