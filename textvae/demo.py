@@ -60,7 +60,7 @@ def write_demo_corpus(directory: Path, seed: int = 0, held_out_reviews: int = HE
     """Writes train.txt / valid.txt, split by review so that validation text is unseen.
     Training sentences have up to `train_max_words` words, held-out ones up to MAX_WORDS;
     a held-out sentence that also occurs in a training review (stock lines such as
-    "highly recommended.") is left out."""
+    "What a waste of time.") is left out."""
     reviews = imdb_reviews()
     order = np.random.default_rng(seed).permutation(len(reviews))
     directory.mkdir(parents=True, exist_ok=True)
