@@ -210,3 +210,35 @@ def test_importance_scoring_equals_the_training_reconstruction():
     for k in range(2):
         reconstruction = model.loss_terms(batch, noise=noise[k])["reconstruction"].numpy()
         np.testing.assert_allclose(scored[k], -reconstruction, rtol=1e-5)
+
+
+
+def test_intra_op_threads_are_set_before_tensorflow_starts(tmp_path):
+    """A fresh process: train() sets the count before TensorFlow's first op."""
+    import subprocess
+    import sys
+
+    from conftest import subprocess_env
+
+    tiny_config(tmp_path, train={"max_steps": 2, "intra_op_threads": 1})  # writes tmp_path/config.yaml
+    script = ("import tensorflow as tf; from textvae.config import load_config; from textvae.training import train; "
+              f"train(load_config({str(tmp_path / 'config.yaml')!r}), {str(tmp_path / 'run')!r}); "
+              "print('threads', tf.config.threading.get_intra_op_parallelism_threads())")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "threads 1" in done.stdout
+    assert "already started" not in done.stderr
+
+
+def test_intra_op_threads_in_a_running_tensorflow_are_left_and_logged(capsys):
+    """A process where TensorFlow already runs keeps its count and says so instead of failing."""
+    from textvae.training import use_op_threads
+
+    tf.constant(1.0) + 1.0  # TensorFlow has started in this process
+    before = tf.config.threading.get_intra_op_parallelism_threads()
+    use_op_threads(before + 3)
+    assert tf.config.threading.get_intra_op_parallelism_threads() == before
+    assert f"train.intra_op_threads={before + 3}" in capsys.readouterr().err
+    use_op_threads(0)  # the default asks for nothing
+    assert capsys.readouterr().err == ""

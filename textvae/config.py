@@ -204,6 +204,12 @@ class TrainConfig:
     # single, mirrored (local GPUs), multi_worker (TF_CONFIG cluster). The
     # global batch is batch_size whatever the number of replicas.
     strategy: str = "auto"
+    # Threads each TensorFlow op may use; 0 = TensorFlow's default (every core).
+    # At the demo's size a CPU step is many small ops, and running them side by
+    # side on one thread each beats splitting each op over the cores
+    # (docs/benchmarks.md, "One thread per op"); large matmuls (IW-NLL with many
+    # samples) want the default. Fixed for the process when TensorFlow starts.
+    intra_op_threads: int = 0
     # Show the Keras progress bar when stderr is a terminal; elsewhere (a file,
     # nohup, CI) and with false, one plain line every log_every steps.
     progress_bar: bool = True
@@ -301,6 +307,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "train.keep_checkpoints": (1, None),
     "train.pad_to_multiple": (0, None),
     "train.sampled_softmax": (0, None),
+    "train.intra_op_threads": (0, None),
 }
 
 

@@ -167,6 +167,7 @@ def train(config: Config | None, workdir: str | Path) -> dict:
     """
     run = RunDir(workdir)
     config = resolve_run_config(config, run)
+    use_op_threads(config.train.intra_op_threads)
     # first: MultiWorkerMirroredStrategy must be set up before TensorFlow runs anything
     strategy = make_strategy(config.train.strategy)
     chief = is_chief(strategy)
@@ -175,6 +176,24 @@ def train(config: Config | None, workdir: str | Path) -> dict:
         return _train(config, run, strategy, chief)
     with run.lock(log):
         return _train(config, run, strategy, chief)
+
+
+def use_op_threads(threads: int) -> None:
+    """Threads per TensorFlow op (`train.intra_op_threads`); 0 keeps TensorFlow's default.
+
+    TensorFlow fixes the count when its runtime starts. In a process where it has
+    already started with another count (a second run in one Python session) the
+    count stays as it is and the log says so: a speed setting (the same model up to
+    float rounding, which the order of a reduction changes).
+    """
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    if threads == 0 or threads == current:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:
+        log(f"train.intra_op_threads={threads}: TensorFlow already started in this process with "
+            f"{current or 'its default number of'} threads per op; left as it is")
 
 
 def initialise_m2(model, vae_workdir: str) -> None:
