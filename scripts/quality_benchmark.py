@@ -9,7 +9,9 @@ Each variant trains the demo's config (IMDB review sentences of the movie-review
 package; BBC News before session 15) with its overrides in runs/quality_<corpus>_<variant>, then measures on
 the held-out split: reconstruction BLEU (posterior mean, greedy and beam 5;
 sacrebleu 13a), KL, MI, active units, the variance of the posterior means against
-the mean posterior variance, and 100 greedy prior samples (duplicates, distinct-2);
+the mean posterior variance, and 100 greedy prior samples (duplicates, distinct-2;
+with the `lm` variant's run in place, their forward PPL and 100 nucleus samples' under it,
+beside the held-out text's);
 and, to tell memorising from generalising, greedy BLEU on every 20th training
 sentence (at most 457). Writes results/quality/<corpus>_<variant>.json.
 
@@ -43,6 +45,8 @@ VARIANTS = {
             "train.word_dropout=0.3", "train.max_steps=1200"],
     # the recipe now in textvae/resources/demo.yaml
     "recipe": [],
+    # a language model on the demo's text (no z): prior samples' forward PPL is measured under it
+    "lm": ["model.latent_dim=0", "model.bag_of_words=0", "model.latent_to_output=false", "kl.target_rate=0"],
     # the same model as a deterministic-rate autoencoder (KL weight 0): what z can carry at this budget
     "autoencoder": ["kl.schedule=constant", "kl.weight=0", "kl.target_rate=0"],
     "no_bag_of_words": ["model.bag_of_words=0"],
@@ -168,7 +172,7 @@ def main():
 
     from textvae import load, train
     from textvae.demo import held_out_figures, demo_config
-    from textvae.evaluation.generation import corpus_bleu, distinct_n
+    from textvae.evaluation.generation import corpus_bleu, distinct_n, forward_perplexity
 
     for name in args.variants:
         overrides = [*VARIANTS[name], "train.progress_bar=false"]
@@ -181,11 +185,30 @@ def main():
         seconds = time.perf_counter() - started
         model = load(workdir, checkpoint="latest")
         held_out = [s.lower() for s in Path(config.data.valid).read_text(encoding="utf-8").split("\n") if s]
+        out = ROOT / "results" / "quality" / f"{args.corpus}_{name}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if config.model.latent_dim == 0:  # the LM row: its held-out perplexity only
+            result = {"corpus": args.corpus, "variant": name, "overrides": overrides, "steps": summary["step"],
+                      "train_seconds_this_invocation": seconds, "cpu": cpu_name(),
+                      "held_out_ppl": forward_perplexity(model, held_out, 48), "sentences": len(held_out)}
+            out.write_text(json.dumps(result, indent=1))
+            print(json.dumps(result), file=sys.stderr)
+            continue
         figures = held_out_figures(model, held_out, max_length=48)
         beam = [] if args.no_beam else model.reconstruct(held_out, strategy="beam", beam_size=5, max_length=48)
         greedy = model.reconstruct(held_out[::97][:5], max_length=48)
         seen = [s.lower() for s in Path(config.data.train).read_text(encoding="utf-8").split("\n") if s][::20][:457]
         samples = model.sample(100, seed=0, max_length=48)
+        lm_dir = Path(args.run_root) / f"quality_{args.corpus}_lm"
+        if (lm_dir / "config.yaml").exists():  # the issue's "within 2x of held-out text's" forward PPL
+            lm = load(lm_dir)
+            nucleus = model.sample(100, seed=1, strategy="sample", top_p=0.9, max_length=48)
+            fluency = {"lm_held_out_ppl": forward_perplexity(lm, held_out, 48),
+                       "prior_forward_ppl_greedy": forward_perplexity(lm, samples, 48),
+                       "prior_forward_ppl_nucleus": forward_perplexity(lm, nucleus, 48),
+                       "prior_samples_nucleus": nucleus[:5]}
+        else:
+            fluency = {}
         result = {"corpus": args.corpus, "variant": name, "overrides": overrides, "steps": summary["step"],
                   "train_max_words": args.train_max_words, "train_seconds_this_invocation": seconds, **figures,
                   "reconstruction_bleu_beam": corpus_bleu(beam, held_out, tokenize="13a") if beam else None,
@@ -194,9 +217,7 @@ def main():
                   "prior_duplicates_of_100": 100 - len(set(samples)), "prior_distinct_2": distinct_n(samples, 2),
                   "examples": [{"in": a, "out": b, **({"beam": beam[i]} if beam else {})}
                                for a, b, i in zip(held_out[::97][:5], greedy, range(0, len(held_out), 97))],
-                  "prior_samples": samples[:5]}
-        out = ROOT / "results" / "quality" / f"{args.corpus}_{name}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
+                  "prior_samples": samples[:5], **fluency}
         out.write_text(json.dumps(result, indent=1))
         print(json.dumps({k: result[k] for k in ("variant", "reconstruction_bleu", "reconstruction_bleu_beam",
                                                    "train_reconstruction_bleu", "kl", "mi", "active_units")}),
