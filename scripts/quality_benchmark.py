@@ -11,7 +11,8 @@ the held-out split: reconstruction BLEU (posterior mean, greedy and beam 5;
 sacrebleu 13a), KL, MI, active units, the variance of the posterior means against
 the mean posterior variance, and 100 greedy prior samples (duplicates, distinct-2;
 with the `lm` variant's run in place, their forward PPL and 100 nucleus samples' under it,
-beside the held-out text's);
+beside the held-out text's, and the same for draws from a Gaussian fitted to the codes of
+5,000 training sentences, `textvae.priors.CodeGaussian`);
 and, to tell memorising from generalising, greedy BLEU on every 20th training
 sentence (at most 457). Writes results/quality/<corpus>_<variant>.json.
 
@@ -171,7 +172,7 @@ def main():
         return
 
     from textvae import load, train
-    from textvae.demo import held_out_figures, demo_config
+    from textvae.demo import CODE_SENTENCES, held_out_figures, demo_config
     from textvae.evaluation.generation import corpus_bleu, distinct_n, forward_perplexity
 
     for name in args.variants:
@@ -203,10 +204,19 @@ def main():
         if (lm_dir / "config.yaml").exists():  # the issue's "within 2x of held-out text's" forward PPL
             lm = load(lm_dir)
             nucleus = model.sample(100, seed=1, strategy="sample", top_p=0.9, max_length=48)
+            training = [s.lower() for s in Path(config.data.train).read_text(encoding="utf-8").split("\n") if s]
+            codes = model.fit_code_gaussian(training[:: max(1, len(training) // CODE_SENTENCES)][:CODE_SENTENCES])
+            fitted = model.decode(codes.sample(100, seed=0), max_length=48)
+            fitted_nucleus = model.decode(codes.sample(100, seed=1), seed=1, strategy="sample", top_p=0.9,
+                                          max_length=48)
             fluency = {"lm_held_out_ppl": forward_perplexity(lm, held_out, 48),
                        "prior_forward_ppl_greedy": forward_perplexity(lm, samples, 48),
                        "prior_forward_ppl_nucleus": forward_perplexity(lm, nucleus, 48),
-                       "prior_samples_nucleus": nucleus[:5]}
+                       "prior_samples_nucleus": nucleus[:5],
+                       "fitted_forward_ppl_greedy": forward_perplexity(lm, fitted, 48),
+                       "fitted_forward_ppl_nucleus": forward_perplexity(lm, fitted_nucleus, 48),
+                       "fitted_duplicates_of_100": 100 - len(set(fitted)), "fitted_distinct_2": distinct_n(fitted, 2),
+                       "fitted_samples": fitted[:5], "fitted_samples_nucleus": fitted_nucleus[:5]}
         else:
             fluency = {}
         result = {"corpus": args.corpus, "variant": name, "overrides": overrides, "steps": summary["step"],

@@ -152,3 +152,14 @@ def test_info_json_round_trips_the_runs_figures(trained_run, tmp_path, capsys):
 def test_info_on_a_directory_that_is_no_run_is_one_line(tmp_path, capsys):
     code, out, err = run(["info", "--workdir", str(tmp_path)], capsys)
     assert code == 1 and out == "" and "not a textvae run directory" in err and len(err.splitlines()) == 1
+
+
+def test_sample_from_a_gaussian_fitted_to_the_training_codes(trained_run, capsys):
+    code, out, _ = run(["sample", "--workdir", str(trained_run), "-n", "3", "--fit-codes", "20", "--max-length", "5"],
+                       capsys)
+    assert code == 0 and len(out.splitlines()) == 3
+    _, again, _ = run(["sample", "--workdir", str(trained_run), "-n", "3", "--fit-codes", "20", "--max-length", "5"],
+                      capsys)
+    assert again == out
+    code, _, err = run(["sample", "--workdir", str(trained_run), "--fit-codes", "2"], capsys)
+    assert code == 1 and "--fit-codes 2" in err and "latent dimensions" in err

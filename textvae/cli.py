@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common_decode(p)
     p.add_argument("-n", type=int, default=10, help="number of sentences")
     p.add_argument("--label", help="M2 runs: the class to generate")
+    p.add_argument("--fit-codes", type=int, default=0, metavar="N",
+                   help="draw z from a Gaussian fitted to the codes of N evenly spaced sentences of the run's "
+                        "data.train instead of N(0, I) (Ghosh et al. 2020): samples where sentences are")
 
     p = commands.add_parser("classify", help="M2 runs: label and probability of each sentence on stdin")
     p.add_argument("--workdir", required=True)
@@ -140,6 +143,8 @@ def cmd_train(args) -> None:
 def cmd_sample(args) -> None:
     model = _load(args)
     if _is_m2(model):
+        if args.fit_codes:
+            raise ConfigError(f"--fit-codes needs a VAE run; {args.workdir} is an M2 run")
         if args.label is None:
             raise ConfigError(f"{args.workdir} is an M2 run: pass --label (one of {model.classes})")
         z = np.random.default_rng(args.seed).standard_normal((args.n, model.latent_dim)).astype(np.float32)
@@ -149,7 +154,25 @@ def cmd_sample(args) -> None:
         return
     if args.label is not None:
         raise ConfigError(f"--label needs an M2 run; {args.workdir} is a VAE")
-    _print_outputs(model, model.sample_prior(args.n, args.seed), args)
+    z = _code_gaussian(args, model).sample(args.n, args.seed) if args.fit_codes else model.sample_prior(args.n, args.seed)
+    _print_outputs(model, z, args)
+
+
+def _code_gaussian(args, model):
+    """`sample --fit-codes N`: the Gaussian of N evenly spaced training sentences' codes."""
+    from textvae.data import read_corpus
+    from textvae.rundir import RunDir
+
+    config = RunDir(args.workdir).read_config()
+    if args.fit_codes <= model.latent_dim:
+        raise ConfigError(f"--fit-codes {args.fit_codes}: fitting a covariance needs more sentences than "
+                          f"the {model.latent_dim} latent dimensions")
+    texts = read_corpus(config.data.train, config.data).texts
+    chosen = texts[:: max(1, len(texts) // args.fit_codes)][: args.fit_codes]
+    if len(chosen) <= model.latent_dim:
+        raise ConfigError(f"{config.data.train}: {len(chosen)} sentences, too few to fit a covariance over "
+                          f"{model.latent_dim} latent dimensions")
+    return model.fit_code_gaussian(chosen, seed=args.seed)
 
 
 def cmd_classify(args) -> None:
@@ -289,7 +312,7 @@ def cmd_plot(args) -> None:
 
 
 def cmd_demo(args) -> None:
-    from textvae.demo import demo_config, show
+    from textvae.demo import CODE_SENTENCES, demo_config, show
     from textvae.loading import load
     from textvae.training import train
 
@@ -299,7 +322,9 @@ def cmd_demo(args) -> None:
         train(config, workdir)
     model = load(workdir)
     valid = [s.lower() for s in Path(config.data.valid).read_text(encoding="utf-8").split("\n") if s]
-    show(model, valid[::97], held_out=valid)
+    training = [s.lower() for s in Path(config.data.train).read_text(encoding="utf-8").split("\n") if s]
+    codes = model.fit_code_gaussian(training[:: max(1, len(training) // CODE_SENTENCES)][:CODE_SENTENCES])
+    show(model, valid[::97], held_out=valid, codes=codes)
     print(f"== run directory: {workdir} (try: textvae sample --workdir {workdir} -n 5) ==")
 
 

@@ -84,6 +84,8 @@ def demo_config(workdir: Path, overrides=(), train_max_words: int = TRAIN_MAX_WO
 
 # Beam search ranks whole sentences, so short-budget models give fluent output with it.
 DISPLAY = {"strategy": "beam", "beam_size": 5}
+# Training sentences (evenly spaced) whose codes the demo's fitted Gaussian is fitted to.
+CODE_SENTENCES = 5000
 
 
 def held_out_figures(model, held_out: list[str], max_length: int) -> dict:
@@ -107,9 +109,11 @@ def held_out_figures(model, held_out: list[str], max_length: int) -> dict:
     }
 
 
-def show(model, sentences: list[str], held_out: list[str] | None = None, print_fn=print) -> dict | None:
-    """Prints reconstructions, prior samples, an interpolation and, given `held_out`
-    sentences, the measured figures; returns those figures."""
+def show(model, sentences: list[str], held_out: list[str] | None = None, print_fn=print,
+         codes=None) -> dict | None:
+    """Prints reconstructions, prior samples (and, given `codes`, a `priors.CodeGaussian`,
+    samples from it), an interpolation and, given `held_out` sentences, the measured
+    figures; returns those figures."""
     print_fn("== reconstructions of held-out sentences (posterior mean, beam search) ==")
     for source, output in zip(sentences[:5], model.reconstruct(sentences[:5], **DISPLAY)):
         print_fn(f"  in : {source}\n  out: {output}")
@@ -119,6 +123,10 @@ def show(model, sentences: list[str], held_out: list[str] | None = None, print_f
     print_fn("== samples from the prior (nucleus sampling, top-p 0.9) ==")
     for line in model.sample(5, seed=1, strategy="sample", top_p=0.9):
         print_fn(f"  {line}")
+    if codes is not None:
+        print_fn("== samples from a Gaussian fitted to training sentences' codes (beam search; Ghosh et al. 2020) ==")
+        for line in model.decode(codes.sample(5, seed=0), **DISPLAY):
+            print_fn(f"  {line}")
     print_fn("== interpolation (slerp between the first two sentences; the ends decode their posterior means) ==")
     print_fn(f"  from: {sentences[0]}\n  to  : {sentences[1]}")
     for line in model.interpolate(sentences[0], sentences[1], steps=5, method="slerp", **DISPLAY):

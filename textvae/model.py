@@ -12,7 +12,7 @@ from textvae import distributions, latent
 from textvae.base import LatentTextModel, sequence_nll, split_batch
 from textvae.decoders import TiedOutput, build_decoder, linear_parts, shared_word_vectors
 from textvae.encoders import build_encoder
-from textvae.priors import MixturePrior
+from textvae.priors import CodeGaussian, MixturePrior
 from textvae.sampled_softmax import sampled_sequence_nll
 from textvae.spec import ModelSpec
 from textvae.tokenizer import BOS_ID, EOS_ID
@@ -244,6 +244,16 @@ class SentenceVAE(LatentTextModel):
     def sample(self, n: int, seed: int = 0, **options) -> list[str]:
         """Decodes n draws of z from the prior (seeded)."""
         return self.decode(self.sample_prior(n, seed), seed=seed, **options)
+
+    def fit_code_gaussian(self, sentences: Sequence[str], seed: int = 0, batch_size: int = 512) -> CodeGaussian:
+        """A Gaussian fitted to one draw z ~ q(z|x) per sentence (`priors.CodeGaussian`):
+        the aggregate posterior's mean and covariance. Needs more sentences than latent_dim."""
+        rng = np.random.default_rng(seed)
+        codes = []
+        for start in range(0, len(sentences), batch_size):
+            loc, scale = self.posterior_params(self._batch(sentences[start:start + batch_size]))
+            codes.append(loc.numpy() + scale.numpy() * rng.standard_normal(loc.shape))
+        return CodeGaussian.fit(np.concatenate(codes) if codes else np.zeros((0, self.latent_dim)))
 
     def interpolation_path(self, sentences: Sequence[str], steps: int = 5, method: str = "linear") -> np.ndarray:
         """Latent points from each sentence's posterior mean to the next: ((n-1)(steps+1)+1, latent)."""
