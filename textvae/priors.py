@@ -79,8 +79,8 @@ class CodeGaussian:
     Ghosh et al. (2020)'s ex-post density estimation.
 
     A VAE trained at a high rate leaves most of N(0, I) where no sentence's posterior
-    is (the aggregate posterior of the demo's codes has a variance of about 0.34 per
-    dimension, not 1), so decoding prior draws gives text unlike any sentence. Drawing
+    is (the demo's codes vary by about 0.35 per dimension, not 1), so decoding prior
+    draws gives text unlike any sentence. Drawing
     z from a Gaussian with the codes' mean and covariance keeps samples where the
     sentences are; the model and its ELBO are unchanged.
     """
