@@ -205,7 +205,7 @@ def main():
             lm = load(lm_dir)
             nucleus = model.sample(100, seed=1, strategy="sample", top_p=0.9, max_length=48)
             training = [s.lower() for s in Path(config.data.train).read_text(encoding="utf-8").split("\n") if s]
-            codes = model.fit_code_gaussian(training[:: max(1, len(training) // CODE_SENTENCES)][:CODE_SENTENCES])
+            codes = model.fit_code_gaussian(training, limit=CODE_SENTENCES)
             fitted = model.decode(codes.sample(100, seed=0), max_length=48)
             fitted_nucleus = model.decode(codes.sample(100, seed=1), seed=1, strategy="sample", top_p=0.9,
                                           max_length=48)

@@ -41,7 +41,7 @@ def test_demo_runs_end_to_end_briefly(tmp_path, capsys):
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if "Gaussian fitted to training sentences' codes" in line) + 1
     training = (tmp_path / "demo" / "corpus" / "train.txt").read_text(encoding="utf-8").lower().splitlines()
-    codes = model.fit_code_gaussian(training[:: len(training) // CODE_SENTENCES][:CODE_SENTENCES])
+    codes = model.fit_code_gaussian(training[:: len(training) // CODE_SENTENCES][:CODE_SENTENCES])  # by hand
     assert [line.strip() for line in lines[start:start + 5]] == model.decode(codes.sample(5, seed=0), **DISPLAY)
 
 

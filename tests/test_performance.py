@@ -212,7 +212,6 @@ def test_importance_scoring_equals_the_training_reconstruction():
         np.testing.assert_allclose(scored[k], -reconstruction, rtol=1e-5)
 
 
-
 def test_intra_op_threads_are_set_before_tensorflow_starts(tmp_path):
     """A fresh process: train() sets the count before TensorFlow's first op."""
     import subprocess

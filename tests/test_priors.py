@@ -180,3 +180,5 @@ def test_fit_code_gaussian_fits_one_posterior_draw_per_sentence():
     fitted = model.fit_code_gaussian(sentences, seed=2, batch_size=4)
     np.testing.assert_allclose(fitted.mean, manual.mean, atol=1e-5)
     np.testing.assert_allclose(fitted.cholesky, manual.cholesky, atol=1e-4)
+    evenly = model.fit_code_gaussian(sentences[::3][:8], seed=2)  # a limit takes evenly spaced sentences
+    np.testing.assert_array_equal(model.fit_code_gaussian(sentences, limit=8, seed=2).mean, evenly.mean)

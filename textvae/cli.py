@@ -168,11 +168,10 @@ def _code_gaussian(args, model):
         raise ConfigError(f"--fit-codes {args.fit_codes}: fitting a covariance needs more sentences than "
                           f"the {model.latent_dim} latent dimensions")
     texts = read_corpus(config.data.train, config.data).texts
-    chosen = texts[:: max(1, len(texts) // args.fit_codes)][: args.fit_codes]
-    if len(chosen) <= model.latent_dim:
-        raise ConfigError(f"{config.data.train}: {len(chosen)} sentences, too few to fit a covariance over "
+    if len(texts) <= model.latent_dim:
+        raise ConfigError(f"{config.data.train}: {len(texts)} sentences, too few to fit a covariance over "
                           f"{model.latent_dim} latent dimensions")
-    return model.fit_code_gaussian(chosen, seed=args.seed)
+    return model.fit_code_gaussian(texts, limit=args.fit_codes, seed=args.seed)
 
 
 def cmd_classify(args) -> None:
@@ -323,7 +322,7 @@ def cmd_demo(args) -> None:
     model = load(workdir)
     valid = [s.lower() for s in Path(config.data.valid).read_text(encoding="utf-8").split("\n") if s]
     training = [s.lower() for s in Path(config.data.train).read_text(encoding="utf-8").split("\n") if s]
-    codes = model.fit_code_gaussian(training[:: max(1, len(training) // CODE_SENTENCES)][:CODE_SENTENCES])
+    codes = model.fit_code_gaussian(training, limit=CODE_SENTENCES)
     show(model, valid[::97], held_out=valid, codes=codes)
     print(f"== run directory: {workdir} (try: textvae sample --workdir {workdir} -n 5) ==")
 

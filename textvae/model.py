@@ -245,9 +245,13 @@ class SentenceVAE(LatentTextModel):
         """Decodes n draws of z from the prior (seeded)."""
         return self.decode(self.sample_prior(n, seed), seed=seed, **options)
 
-    def fit_code_gaussian(self, sentences: Sequence[str], seed: int = 0, batch_size: int = 512) -> CodeGaussian:
+    def fit_code_gaussian(self, sentences: Sequence[str], limit: int | None = None, seed: int = 0,
+                          batch_size: int = 512) -> CodeGaussian:
         """A Gaussian fitted to one draw z ~ q(z|x) per sentence (`priors.CodeGaussian`):
-        the aggregate posterior's mean and covariance. Needs more sentences than latent_dim."""
+        the aggregate posterior's mean and covariance. With `limit`, of that many evenly
+        spaced sentences. Needs more sentences than latent_dim."""
+        if limit is not None:
+            sentences = sentences[:: max(1, len(sentences) // limit)][:limit]
         rng = np.random.default_rng(seed)
         codes = []
         for start in range(0, len(sentences), batch_size):

@@ -80,9 +80,9 @@ class CodeGaussian:
 
     A VAE trained at a high rate leaves most of N(0, I) where no sentence's posterior
     is (the demo's codes vary by about 0.35 per dimension, not 1), so decoding prior
-    draws gives text unlike any sentence. Drawing
-    z from a Gaussian with the codes' mean and covariance keeps samples where the
-    sentences are; the model and its ELBO are unchanged.
+    draws gives text unlike any sentence. Drawing z from a Gaussian with the codes'
+    mean and covariance keeps samples where the sentences are; the model and its ELBO
+    are unchanged.
     """
 
     def __init__(self, mean: np.ndarray, cholesky: np.ndarray):
