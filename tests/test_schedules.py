@@ -52,50 +52,6 @@ def test_cosine_learning_rate_by_hand():
     assert learning_rate(TrainConfig(learning_rate=0.02)) == 0.02
 
 
-def test_learning_rate_warmup_by_hand():
-    from textvae.config import ConfigError, TrainConfig
-    from textvae.training import learning_rate
-
-    config = TrainConfig(learning_rate=0.02, max_steps=100, lr_schedule="cosine", final_lr_fraction=0.1,
-                         lr_warmup_steps=20)
-    schedule = learning_rate(config)
-    for step in (0, 5, 10, 19):
-        assert float(schedule(step)) == pytest.approx(0.02 * step / 20, abs=1e-9)
-    for step in (20, 40, 60, 100, 150):  # the cosine runs over the 80 steps after the warm-up
-        t = (min(step, 100) - 20) / 80
-        expected = 0.02 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * t)))
-        assert float(schedule(step)) == pytest.approx(expected, rel=1e-5)
-    constant = learning_rate(TrainConfig(learning_rate=0.02, max_steps=100, lr_warmup_steps=10))
-    assert [float(constant(s)) for s in (0, 5, 10, 99)] == pytest.approx([0.0, 0.01, 0.02, 0.02], rel=1e-6)
-    with pytest.raises(ConfigError, match="train.lr_warmup_steps=100"):
-        learning_rate(TrainConfig(max_steps=100, lr_warmup_steps=100))
-
-
-@pytest.mark.parametrize("schedule", ["cosine", "constant"])
-def test_resume_is_exact_across_the_learning_rate_warmup(tmp_path, monkeypatch, schedule):
-    from conftest import tiny_config
-    from textvae import training
-    from textvae.callbacks import TrainingMonitor
-
-    config = tiny_config(tmp_path, train={"lr_schedule": schedule, "learning_rate": 0.01,
-                                          "lr_warmup_steps": 5})
-    full = training.train(config, tmp_path / "full")
-    original = TrainingMonitor.on_train_batch_end
-
-    def stop_at_3(self, batch, logs=None):  # inside the warm-up
-        original(self, batch, logs)
-        if int(self.model.optimizer.iterations.numpy()) == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(TrainingMonitor, "on_train_batch_end", stop_at_3)
-    with pytest.raises(KeyboardInterrupt):
-        training.train(config, tmp_path / "part")
-    monkeypatch.setattr(TrainingMonitor, "on_train_batch_end", original)
-    resumed = training.train(config, tmp_path / "part")
-    assert resumed["step"] == full["step"] == 8
-    assert resumed["last"]["loss"] == pytest.approx(full["last"]["loss"], rel=1e-6)
-
-
 def test_resume_is_exact_with_a_cosine_learning_rate(tmp_path, monkeypatch):
     from conftest import tiny_config
     from textvae import training

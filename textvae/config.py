@@ -171,9 +171,6 @@ class TrainConfig:
     # learning_rate * final_lr_fraction at max_steps (Loshchilov & Hutter 2017).
     lr_schedule: str = "constant"
     final_lr_fraction: float = 0.1
-    # Linear warm-up of the learning rate from 0 to learning_rate over this many
-    # steps; the schedule then runs over the remaining steps. 0 = none.
-    lr_warmup_steps: int = 0
     # Global gradient-norm clip; 0 disables.
     clip_norm: float = 5.0
     # Seed for initialisation, data order, word dropout and sampling.
@@ -302,7 +299,6 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "train.max_steps": (1, None),
     "train.learning_rate": (0.0, None),
     "train.final_lr_fraction": (0.0, 1.0),
-    "train.lr_warmup_steps": (0, None),
     "train.clip_norm": (0.0, None),
     "train.word_dropout": (0.0, 1.0),
     "train.log_every": (1, None),

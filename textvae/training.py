@@ -120,20 +120,10 @@ def pad_multiple(train_config) -> int:
 def learning_rate(train_config):
     """Adam's learning rate: the float, or a schedule of the optimizer step (so a resumed
     run continues it exactly from the restored step)."""
-    warmup = train_config.lr_warmup_steps
-    if train_config.lr_schedule == "constant" and not warmup:
-        return train_config.learning_rate
-    if warmup >= train_config.max_steps:
-        raise ConfigError(f"train.lr_warmup_steps={warmup} must be below train.max_steps="
-                          f"{train_config.max_steps}")
-    # alpha 1 keeps a constant rate at its peak after the warm-up
-    alpha = train_config.final_lr_fraction if train_config.lr_schedule == "cosine" else 1.0
-    if not warmup:
+    if train_config.lr_schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(
-            train_config.learning_rate, train_config.max_steps, alpha=alpha)
-    return keras.optimizers.schedules.CosineDecay(
-        0.0, train_config.max_steps - warmup, alpha=alpha,
-        warmup_target=train_config.learning_rate, warmup_steps=warmup)
+            train_config.learning_rate, train_config.max_steps, alpha=train_config.final_lr_fraction)
+    return train_config.learning_rate
 
 
 def compile_model(model, config: Config) -> None:
@@ -245,7 +235,7 @@ def _train(config: Config, run: RunDir, strategy, chief: bool) -> dict:
             initialise_m2(model, config.m2.init_from)
         if latest is not None:
             start = checkpoints.restore_checkpoint(model, latest)
-            if isinstance(learning_rate(config.train), float):
+            if config.train.lr_schedule == "constant":
                 # the optimizer state holds the learning rate: the config's value wins
                 model.optimizer.learning_rate.assign(config.train.learning_rate)
             log(f"resumed from {latest} at step {start}")
