@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from textvae import load
+from textvae.data import read_corpus
 from textvae.evaluation.generation import distinct_n, forward_perplexity
 from textvae.priors import CodeGaussian
 from textvae.rundir import RunDir
@@ -33,6 +34,12 @@ def gaussian_log_densities(x, means, choleskys):
     return out
 
 
+def log_sum_exp(joint):
+    """(n, K) -> (n,) log sum_k exp(joint[:, k])."""
+    top = joint.max(1, keepdims=True)
+    return top[:, 0] + np.log(np.exp(joint - top).sum(1))
+
+
 def fit_mixture(x, k, seed=0, iterations=200, jitter=1e-4):
     """Full-covariance Gaussian mixture by EM -> (weights (K,), means (K, d), choleskys (K, d, d))."""
     n, d = x.shape
@@ -42,8 +49,7 @@ def fit_mixture(x, k, seed=0, iterations=200, jitter=1e-4):
     for _ in range(iterations):
         chols = np.linalg.cholesky(covariances)
         joint = gaussian_log_densities(x, means, chols) + np.log(weights)
-        top = joint.max(1, keepdims=True)
-        per_point = top[:, 0] + np.log(np.exp(joint - top).sum(1))
+        per_point = log_sum_exp(joint)
         resp = np.exp(joint - per_point[:, None])
         counts = resp.sum(0) + 1e-10
         weights, means = counts / n, (resp.T @ x) / counts[:, None]
@@ -57,9 +63,8 @@ def fit_mixture(x, k, seed=0, iterations=200, jitter=1e-4):
 
 
 def mixture_log_likelihood(x, weights, means, choleskys):
-    joint = gaussian_log_densities(x, means, choleskys) + np.log(weights)
-    top = joint.max(1, keepdims=True)
-    return float((top[:, 0] + np.log(np.exp(joint - top).sum(1))).mean())
+    """Mean log density of the rows of x under the mixture."""
+    return float(log_sum_exp(gaussian_log_densities(x, means, choleskys) + np.log(weights)).mean())
 
 
 def mixture_sample(weights, means, choleskys, n, seed):
@@ -82,8 +87,7 @@ def main():
 
     model, lm = load(args.workdir), load(args.lm)
     config = RunDir(args.workdir).read_config()
-    read = lambda path: [s.lower() for s in Path(path).read_text(encoding="utf-8").split("\n") if s]
-    training, held_out = read(config.data.train), read(config.data.valid)
+    training, held_out = (read_corpus(path, config.data).texts for path in (config.data.train, config.data.valid))
     ppl = lambda texts: forward_perplexity(lm, texts, MAX_LENGTH)
     decode = lambda z: model.decode(np.asarray(z, np.float32), max_length=MAX_LENGTH)
 

@@ -61,11 +61,11 @@ def test_legacy_run_resumes_training(legacy_run):
     assert train(longer, legacy_run)["step"] == 8
 
 
-def _with_m2_keys(run: Path, **keys) -> None:
-    """Adds keys under `m2:` in the run's config.yaml, as a run saved while they existed has them."""
+def _with_keys(run: Path, section: str, **keys) -> None:
+    """Adds keys under `section:` in the run's config.yaml, as a run saved while they existed has them."""
     config = run / "config.yaml"
     lines = config.read_text().splitlines()
-    at = lines.index("m2:") + 1
+    at = lines.index(f"{section}:") + 1
     lines[at:at] = [f"  {key}: {value}" for key, value in keys.items()]
     config.write_text("\n".join(lines) + "\n")
 
@@ -74,7 +74,7 @@ def _with_m2_keys(run: Path, **keys) -> None:
 def test_a_run_saved_with_a_retired_key_at_its_kept_value_loads_the_same(legacy_run):
     """m2.entropy_weight and m2.classifier_encoder were removed; runs that set them to the
     behaviour the code kept (1.0, shared) still load and classify as before."""
-    _with_m2_keys(legacy_run, entropy_weight=1.0, classifier_encoder="shared")
+    _with_keys(legacy_run, "m2", entropy_weight=1.0, classifier_encoder="shared")
     model = load(legacy_run)
     np.testing.assert_allclose(model.classify(SENTENCES[:3]), EXPECTED["m2"]["classify"], rtol=1e-5, atol=1e-6)
 
@@ -84,6 +84,21 @@ def test_a_run_saved_with_a_retired_key_at_its_kept_value_loads_the_same(legacy_
 def test_a_run_saved_with_a_retired_key_at_another_value_is_refused_by_name(legacy_run, key, value):
     from textvae.config import ConfigError
 
-    _with_m2_keys(legacy_run, **{key: value})
+    _with_keys(legacy_run, "m2", **{key: value})
     with pytest.raises(ConfigError, match=rf"m2\.{key}={value!r}.*no longer supported"):
+        load(legacy_run)
+
+
+@pytest.mark.parametrize("legacy_run", ["vae_lstm"], indirect=True)
+def test_a_run_saved_with_the_retired_learning_rate_warmup_loads_at_0_and_is_refused_otherwise(legacy_run):
+    """train.lr_warmup_steps existed between ca062af and 9e439d7; runs written then carry it."""
+    from textvae.config import ConfigError
+
+    _with_keys(legacy_run, "train", lr_warmup_steps=0)
+    model = load(legacy_run)
+    np.testing.assert_allclose(model.encode(SENTENCES[:3]).mean().numpy(), EXPECTED["vae_lstm"]["loc"],
+                               rtol=1e-5, atol=1e-6)
+    config = legacy_run / "config.yaml"
+    config.write_text(config.read_text().replace("lr_warmup_steps: 0", "lr_warmup_steps: 400"))
+    with pytest.raises(ConfigError, match=r"train\.lr_warmup_steps=400.*no longer supported"):
         load(legacy_run)

@@ -267,6 +267,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 RETIRED: dict[str, tuple[Any, str]] = {
     "m2.entropy_weight": (1.0, "removed in 9d25baf; the bound's own weight, 1.0, is what the code kept"),
     "m2.classifier_encoder": ("shared", "removed in a5fc42a; q(y|x) shares the encoder, as 'shared' did"),
+    "train.lr_warmup_steps": (0, "removed in 9e439d7; the learning rate starts at its peak, as 0 did"),
 }
 
 RANGES: dict[str, tuple[float | None, float | None]] = {
