@@ -12,7 +12,8 @@ sacrebleu 13a), KL, MI, active units, the variance of the posterior means agains
 the mean posterior variance, and 100 greedy prior samples (duplicates, distinct-2;
 with the `lm` variant's run in place, their forward PPL and 100 nucleus samples' under it,
 beside the held-out text's, and the same for draws from a Gaussian fitted to the codes of
-5,000 training sentences, `textvae.priors.CodeGaussian`);
+5,000 training sentences, `textvae.priors.CodeGaussian`; both also decoded by beam search
+of width 5, as `textvae demo` prints them);
 and, to tell memorising from generalising, greedy BLEU on every 20th training
 sentence (at most 457). Writes results/quality/<corpus>_<variant>.json.
 
@@ -172,7 +173,7 @@ def main():
         return
 
     from textvae import load, train
-    from textvae.demo import CODE_SENTENCES, held_out_figures, demo_config
+    from textvae.demo import CODE_SENTENCES, DISPLAY, held_out_figures, demo_config
     from textvae.evaluation.generation import corpus_bleu, distinct_n, forward_perplexity
 
     for name in args.variants:
@@ -209,6 +210,9 @@ def main():
             fitted = model.decode(codes.sample(100, seed=0), max_length=48)
             fitted_nucleus = model.decode(codes.sample(100, seed=1), seed=1, strategy="sample", top_p=0.9,
                                           max_length=48)
+            # what `textvae demo` prints: beam search of width 5 from the same draws
+            beamed = model.sample(100, seed=0, max_length=48, **DISPLAY)
+            fitted_beamed = model.decode(codes.sample(100, seed=0), max_length=48, **DISPLAY)
             fluency = {"lm_held_out_ppl": forward_perplexity(lm, held_out, 48),
                        "prior_forward_ppl_greedy": forward_perplexity(lm, samples, 48),
                        "prior_forward_ppl_nucleus": forward_perplexity(lm, nucleus, 48),
@@ -216,7 +220,12 @@ def main():
                        "fitted_forward_ppl_greedy": forward_perplexity(lm, fitted, 48),
                        "fitted_forward_ppl_nucleus": forward_perplexity(lm, fitted_nucleus, 48),
                        "fitted_duplicates_of_100": 100 - len(set(fitted)), "fitted_distinct_2": distinct_n(fitted, 2),
-                       "fitted_samples": fitted[:5], "fitted_samples_nucleus": fitted_nucleus[:5]}
+                       "fitted_samples": fitted[:5], "fitted_samples_nucleus": fitted_nucleus[:5],
+                       "prior_forward_ppl_beam": forward_perplexity(lm, beamed, 48),
+                       "fitted_forward_ppl_beam": forward_perplexity(lm, fitted_beamed, 48),
+                       "fitted_beam_duplicates_of_100": 100 - len(set(fitted_beamed)),
+                       "fitted_beam_distinct_2": distinct_n(fitted_beamed, 2),
+                       "fitted_samples_beam": fitted_beamed[:5]}
         else:
             fluency = {}
         result = {"corpus": args.corpus, "variant": name, "overrides": overrides, "steps": summary["step"],

@@ -1,5 +1,5 @@
 """Where does the fluency of a demo VAE's samples go? Forward PPL under the demo LM of greedy
-decodes of: held-out text itself (the reference), reconstructions of held-out sentences, the
+(or, with --beam-size, beam-search) decodes of: held-out text itself (the reference), reconstructions of held-out sentences, the
 posterior means of training sentences (codes that real sentences have), draws from a Gaussian
 fitted to those codes (`priors.CodeGaussian.fit`; the demo fits it to one posterior draw per
 sentence instead), the same draws pulled towards the codes' mean (temperature), and draws from a Gaussian mixture fitted to the codes by EM (Ghosh et al. 2020
@@ -82,6 +82,8 @@ def main():
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--components", type=int, nargs="+", default=[5, 10], help="mixtures beside the Gaussian")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.8, 0.6])
+    parser.add_argument("--beam-size", type=int, default=0,
+                        help="decode by beam search of this width (`textvae demo` prints width 5); 0: greedy")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -89,7 +91,8 @@ def main():
     config = RunDir(args.workdir).read_config()
     training, held_out = (read_corpus(path, config.data).texts for path in (config.data.train, config.data.valid))
     ppl = lambda texts: forward_perplexity(lm, texts, MAX_LENGTH)
-    decode = lambda z: model.decode(np.asarray(z, np.float32), max_length=MAX_LENGTH)
+    strategy = {"strategy": "beam", "beam_size": args.beam_size} if args.beam_size else {}
+    decode = lambda z: model.decode(np.asarray(z, np.float32), max_length=MAX_LENGTH, **strategy)
 
     spaced = [training[i] for i in np.linspace(0, len(training) - 1, args.codes).astype(int)]
     codes = np.concatenate([model.encode(spaced[i:i + 512]).mean().numpy()
@@ -97,8 +100,8 @@ def main():
     held_codes = model.encode(held_out).mean().numpy().astype(np.float64)
     real = codes[np.linspace(0, len(codes) - 1, args.samples).astype(int)]
     result = {"workdir": args.workdir, "lm": args.lm, "codes": args.codes, "samples": args.samples,
-              "held_out_text": ppl(held_out),
-              "held_out_reconstructions": ppl(model.reconstruct(held_out, max_length=MAX_LENGTH)),
+              "beam_size": args.beam_size, "held_out_text": ppl(held_out),
+              "held_out_reconstructions": ppl(model.reconstruct(held_out, max_length=MAX_LENGTH, **strategy)),
               "training_codes": ppl(decode(real)), "mixtures": []}
 
     def scored(z):
