@@ -13,7 +13,8 @@ the mean posterior variance, and 100 greedy prior samples (duplicates, distinct-
 with the `lm` variant's run in place, their forward PPL and 100 nucleus samples' under it,
 beside the held-out text's, and the same for draws from a Gaussian fitted to the codes of
 5,000 training sentences, `textvae.priors.CodeGaussian`; both also decoded by beam search
-of width 5, as `textvae demo` prints them);
+of width 5, as `textvae demo` prints them, and the fitted Gaussian's draws at the demo's
+temperature, `textvae.demo.CODE_TEMPERATURE`);
 and, to tell memorising from generalising, greedy BLEU on every 20th training
 sentence (at most 457). Writes results/quality/<corpus>_<variant>.json.
 
@@ -173,7 +174,7 @@ def main():
         return
 
     from textvae import load, train
-    from textvae.demo import CODE_SENTENCES, DISPLAY, held_out_figures, demo_config
+    from textvae.demo import CODE_SENTENCES, CODE_TEMPERATURE, DISPLAY, held_out_figures, demo_config
     from textvae.evaluation.generation import corpus_bleu, distinct_n, forward_perplexity
 
     for name in args.variants:
@@ -213,6 +214,7 @@ def main():
             # what `textvae demo` prints: beam search of width 5 from the same draws
             beamed = model.sample(100, seed=0, max_length=48, **DISPLAY)
             fitted_beamed = model.decode(codes.sample(100, seed=0), max_length=48, **DISPLAY)
+            cooled = model.decode(codes.sample(100, seed=0, temperature=CODE_TEMPERATURE), max_length=48, **DISPLAY)
             fluency = {"lm_held_out_ppl": forward_perplexity(lm, held_out, 48),
                        "prior_forward_ppl_greedy": forward_perplexity(lm, samples, 48),
                        "prior_forward_ppl_nucleus": forward_perplexity(lm, nucleus, 48),
@@ -225,7 +227,13 @@ def main():
                        "fitted_forward_ppl_beam": forward_perplexity(lm, fitted_beamed, 48),
                        "fitted_beam_duplicates_of_100": 100 - len(set(fitted_beamed)),
                        "fitted_beam_distinct_2": distinct_n(fitted_beamed, 2),
-                       "fitted_samples_beam": fitted_beamed[:5]}
+                       "fitted_samples_beam": fitted_beamed[:5],
+                       # the demo's own samples: its temperature, beam search
+                       "code_temperature": CODE_TEMPERATURE,
+                       "fitted_forward_ppl_beam_at_temperature": forward_perplexity(lm, cooled, 48),
+                       "fitted_beam_duplicates_of_100_at_temperature": 100 - len(set(cooled)),
+                       "fitted_beam_distinct_2_at_temperature": distinct_n(cooled, 2),
+                       "fitted_samples_beam_at_temperature": cooled[:5]}
         else:
             fluency = {}
         result = {"corpus": args.corpus, "variant": name, "overrides": overrides, "steps": summary["step"],

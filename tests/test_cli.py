@@ -163,3 +163,22 @@ def test_sample_from_a_gaussian_fitted_to_the_training_codes(trained_run, capsys
     assert again == out
     code, _, err = run(["sample", "--workdir", str(trained_run), "--fit-codes", "2"], capsys)
     assert code == 1 and "--fit-codes 2" in err and "latent dimensions" in err
+
+
+def test_sample_from_the_fitted_gaussian_at_a_temperature(trained_run, capsys):
+    """--code-temperature T decodes mean + T * (draw - mean) of the same fitted Gaussian."""
+    from textvae import load
+    from textvae.data import read_corpus
+    from textvae.rundir import RunDir
+
+    code, out, _ = run(["sample", "--workdir", str(trained_run), "-n", "3", "--fit-codes", "20",
+                        "--code-temperature", "0.5", "--max-length", "5"], capsys)
+    model = load(trained_run)
+    config = RunDir(trained_run).read_config()
+    gaussian = model.fit_code_gaussian(read_corpus(config.data.train, config.data).texts, limit=20, seed=0)
+    assert code == 0 and out.splitlines() == model.decode(gaussian.sample(3, seed=0, temperature=0.5), max_length=5)
+    code, _, err = run(["sample", "--workdir", str(trained_run), "--code-temperature", "0.5"], capsys)
+    assert code == 1 and "--fit-codes" in err
+    code, _, err = run(["sample", "--workdir", str(trained_run), "--fit-codes", "20", "--code-temperature", "0"],
+                       capsys)
+    assert code == 1 and "must be > 0" in err

@@ -36,13 +36,14 @@ def test_demo_runs_end_to_end_briefly(tmp_path, capsys):
     assert len(shown) == 5
     assert printed == model.reconstruct(shown, strategy="beam", beam_size=5)
     # the samples printed under the fitted Gaussian are decoded from its seeded draws
-    from textvae.demo import CODE_SENTENCES, DISPLAY
+    from textvae.demo import CODE_SENTENCES, CODE_TEMPERATURE, DISPLAY
 
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if "Gaussian fitted to training sentences' codes" in line) + 1
     training = (tmp_path / "demo" / "corpus" / "train.txt").read_text(encoding="utf-8").lower().splitlines()
     codes = model.fit_code_gaussian(training[:: len(training) // CODE_SENTENCES][:CODE_SENTENCES])  # by hand
-    assert [line.strip() for line in lines[start:start + 5]] == model.decode(codes.sample(5, seed=0), **DISPLAY)
+    draws = codes.sample(5, seed=0, temperature=CODE_TEMPERATURE)
+    assert [line.strip() for line in lines[start:start + 5]] == model.decode(draws, **DISPLAY)
 
 
 def test_the_demo_trains_on_longer_sentences_and_holds_out_the_same_ones(tmp_path):

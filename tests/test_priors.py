@@ -168,6 +168,20 @@ def test_code_gaussian_recovers_a_known_gaussian_and_samples_it_seeded():
         CodeGaussian.fit(np.zeros((3, 3)))
 
 
+def test_code_gaussian_temperature_scales_the_draws_about_the_mean():
+    """mean + t * (draw - mean) for the same seed, so the covariance is t^2 times the fitted one."""
+    from textvae.priors import CodeGaussian
+
+    mean, cholesky = np.array([1.0, -2.0]), np.array([[1.0, 0.0], [0.6, 0.5]])
+    gaussian = CodeGaussian(mean, cholesky)
+    hot, cool = gaussian.sample(40_000, seed=3), gaussian.sample(40_000, seed=3, temperature=0.8)
+    np.testing.assert_allclose(cool, mean + 0.8 * (hot - mean), atol=1e-5)
+    np.testing.assert_allclose(np.cov(cool, rowvar=False), 0.64 * cholesky @ cholesky.T, atol=0.02)
+    np.testing.assert_array_equal(gaussian.sample(5, seed=3, temperature=1.0), hot[:5])
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        gaussian.sample(5, temperature=0.0)
+
+
 def test_fit_code_gaussian_fits_one_posterior_draw_per_sentence():
     """Against a manual draw loc + scale * eps with the same generator, across batches."""
     from textvae.priors import CodeGaussian

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit-codes", type=int, default=0, metavar="N",
                    help="draw z from a Gaussian fitted to the codes of N evenly spaced sentences of the run's "
                         "data.train instead of N(0, I) (Ghosh et al. 2020): samples where sentences are")
+    p.add_argument("--code-temperature", type=float, default=1.0, metavar="T",
+                   help="--fit-codes: draw at this temperature, mean + T * (draw - mean); below 1 "
+                        "more fluent, less varied (textvae demo uses 0.8)")
 
     p = commands.add_parser("classify", help="M2 runs: label and probability of each sentence on stdin")
     p.add_argument("--workdir", required=True)
@@ -154,7 +157,14 @@ def cmd_sample(args) -> None:
         return
     if args.label is not None:
         raise ConfigError(f"--label needs an M2 run; {args.workdir} is a VAE")
-    z = _code_gaussian(args, model).sample(args.n, args.seed) if args.fit_codes else model.sample_prior(args.n, args.seed)
+    if args.code_temperature != 1.0 and not args.fit_codes:
+        raise ConfigError("--code-temperature applies to draws from the fitted Gaussian: pass --fit-codes N")
+    if not args.code_temperature > 0:
+        raise ConfigError(f"--code-temperature must be > 0, got {args.code_temperature}")
+    if args.fit_codes:
+        z = _code_gaussian(args, model).sample(args.n, args.seed, temperature=args.code_temperature)
+    else:
+        z = model.sample_prior(args.n, args.seed)
     _print_outputs(model, z, args)
 
 

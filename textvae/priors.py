@@ -102,7 +102,12 @@ class CodeGaussian:
     def covariance(self) -> np.ndarray:
         return self.cholesky @ self.cholesky.T
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """(n, latent) float32 seeded draws."""
+    def sample(self, n: int, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+        """(n, latent) float32 seeded draws, mean + temperature * L @ noise: a temperature below 1
+        keeps them nearer the codes' mean (Kingma & Dhariwal 2018's reduced-temperature
+        sampling), trading some diversity for fluency; the same seed gives the same draws
+        scaled."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         noise = np.random.default_rng(seed).standard_normal((n, len(self.mean)))
-        return (self.mean + noise @ self.cholesky.T).astype(np.float32)
+        return (self.mean + temperature * (noise @ self.cholesky.T)).astype(np.float32)
