@@ -2,8 +2,9 @@
 (or, with --beam-size, beam-search) decodes of: held-out text itself (the reference), reconstructions of held-out sentences, the
 posterior means of training sentences (codes that real sentences have), draws from a Gaussian
 fitted to those codes (`priors.CodeGaussian.fit`; the demo fits it to one posterior draw per
-sentence instead), the same draws pulled towards the codes' mean (temperature), and draws from a Gaussian mixture fitted to the codes by EM (Ghosh et al. 2020
-fit a 10-component one). A probe for docs/benchmarks.md, not a package feature.
+sentence instead), the same draws pulled towards the codes' mean (temperature), draws from a Gaussian mixture fitted to the codes by EM (Ghosh et al. 2020
+fit a 10-component one), and draws from the demo's own Gaussian (`fit_code_gaussian`) at each
+temperature and seed. A probe for docs/benchmarks.md, not a package feature.
 
   python scripts/sample_fluency_probe.py --workdir runs/quality_demo_imdb_hidden_192_lr_0.006_dropout_0 \\
       --lm runs/quality_demo_lm --out results/quality/sample_fluency_demo.json
@@ -17,6 +18,7 @@ import numpy as np
 
 from textvae import load
 from textvae.data import read_corpus
+from textvae.demo import CODE_SENTENCES
 from textvae.evaluation.generation import distinct_n, forward_perplexity
 from textvae.priors import CodeGaussian
 from textvae.rundir import RunDir
@@ -80,10 +82,13 @@ def main():
     parser.add_argument("--lm", required=True, help="a language-model run on the same corpus")
     parser.add_argument("--codes", type=int, default=20000, help="training sentences (evenly spaced) to fit to")
     parser.add_argument("--samples", type=int, default=500)
-    parser.add_argument("--components", type=int, nargs="+", default=[5, 10], help="mixtures beside the Gaussian")
+    parser.add_argument("--components", type=int, nargs="*", default=[5, 10], help="mixtures beside the Gaussian")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.8, 0.6])
     parser.add_argument("--beam-size", type=int, default=0,
                         help="decode by beam search of this width (`textvae demo` prints width 5); 0: greedy")
+    parser.add_argument("--demo-seeds", type=int, nargs="*", default=[0, 1],
+                        help="seeds of draws from the demo's own Gaussian (one posterior draw of each of "
+                             "CODE_SENTENCES sentences) at 1.0 and each --temperatures")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -115,8 +120,14 @@ def main():
     result["gaussian"] = {"train_log_likelihood": mixture_log_likelihood(codes, [1.0], *parts),
                           "held_out_log_likelihood": mixture_log_likelihood(held_codes, [1.0], *parts),
                           **scored(draws)}
-    result["temperatures"] = [{"temperature": t, **scored(gaussian.mean + t * (draws - gaussian.mean))}
+    result["temperatures"] = [{"temperature": t, **scored(gaussian.sample(args.samples, seed=0, temperature=t))}
                               for t in args.temperatures]
+    demo_gaussian = model.fit_code_gaussian(training, limit=CODE_SENTENCES)  # as `textvae demo` fits it
+    result["demo_gaussian"] = [
+        {"seed": seed, "temperature": t, **scored(demo_gaussian.sample(args.samples, seed=seed, temperature=t))}
+        for seed in args.demo_seeds for t in (1.0, *args.temperatures)]
+    for row in result["demo_gaussian"]:
+        print(json.dumps({k: v for k, v in row.items() if k != "examples"}), flush=True)
     for k in args.components:
         weights, means, chols = fit_mixture(codes, k)
         result["mixtures"].append({
@@ -125,7 +136,8 @@ def main():
             **scored(mixture_sample(weights, means, chols, args.samples, seed=0))})
         print(json.dumps(result["mixtures"][-1]), flush=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps({k: v for k, v in result.items() if k not in ("mixtures", "temperatures", "gaussian")}))
+    print(json.dumps({k: v for k, v in result.items()
+                      if k not in ("mixtures", "temperatures", "gaussian", "demo_gaussian")}))
 
 
 if __name__ == "__main__":
