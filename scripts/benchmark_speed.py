@@ -8,7 +8,9 @@ Measures, on real PTB batches from textvae's own pipeline (length-bucketed):
     (configs/ptb.yaml): plain graph step, XLA (widths rounded up to 8, so at
     most 13 shapes compile), sampled softmax (--sampled-softmax candidates) with
     and without XLA; the Transformer VAE (configs/ptb_transformer.yaml) with and
-    without XLA; each at every batch size;
+    without XLA; the LSTM VAE with `train.precision: mixed_bfloat16` (fast only on CPUs
+    with bfloat16 instructions; not the same arithmetic, so not in the ratios below); each at
+    every batch size;
   - the same LSTM VAE written plainly in PyTorch, on the same batches: the ratio
     textvae / reference for the same computation (exact softmax) is stored under
     `lstm_bs<B>_ratio`, the fastest textvae option's under `lstm_fastest_bs<B>_ratio`;
@@ -98,14 +100,14 @@ def lstm_step_flops(batch, config, vocab_size):
     return 3 * 2 * b * t * (encoder + decoder + softmax)
 
 
-def matmul_peak(n=2048, repeats=10):
-    """FLOP/s of the fastest of `repeats` dense fp32 (n, n) x (n, n) matmuls through TensorFlow,
-    one at a time or as many independent ones at once as the process has cores (with one
-    thread per op, `--intra-op-threads 1`, only side-by-side ops reach every core): the
-    better of the two is the peak this process can reach."""
+def matmul_peaks(n=2048, repeats=10):
+    """{count: FLOP/s} of the fastest of `repeats` runs of `count` independent dense fp32
+    (n, n) x (n, n) matmuls through TensorFlow, for count 1 and the process's cores (with one
+    thread per op, `--intra-op-threads 1`, only side-by-side ops reach every core). The
+    larger is the peak this process can reach."""
     cores = len(os.sched_getaffinity(0))
     pairs = [(tf.random.normal((n, n)), tf.random.normal((n, n))) for _ in range(cores)]
-    best_rate = 0.0
+    rates = {}
     for count in sorted({1, cores}):
         mm = tf.function(lambda: tf.add_n([tf.reduce_sum(tf.matmul(a, b)) for a, b in pairs[:count]]))
         float(mm())
@@ -114,8 +116,8 @@ def matmul_peak(n=2048, repeats=10):
             start = time.perf_counter()
             float(mm())
             best = min(best, time.perf_counter() - start)
-        best_rate = max(best_rate, count * 2 * n ** 3 / best)
-    return best_rate
+        rates[count] = count * 2 * n ** 3 / best
+    return rates
 
 
 def time_torch(config, vocab_size, batches):
@@ -211,13 +213,16 @@ def main():
     sampled = load_config(ROOT / "configs" / "ptb.yaml",
                           ["train.progress_bar=false", f"train.sampled_softmax={args.sampled_softmax}"])
     transformer = load_config(ROOT / "configs" / "ptb_transformer.yaml", ["train.progress_bar=false"])
+    bfloat16 = load_config(ROOT / "configs" / "ptb.yaml", ["train.progress_bar=false", "train.precision=mixed_bfloat16"])
     results = {"machine": {"processor": platform.processor() or platform.machine(),
                            "cpus": len(os.sched_getaffinity(0)),
                            "tensorflow": tf.__version__,
                            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()},
                "steps_timed": args.steps, "sampled_softmax_candidates": args.sampled_softmax}
-    peak = matmul_peak()
+    peaks = matmul_peaks()
+    peak = max(peaks.values())
     results["matmul_peak_flops"] = peak
+    results["matmul_flops_by_side_by_side_count"] = peaks
     tokenizer, encoded = ptb_train(lstm)
     vocab = tokenizer.vocab_size
     for batch_size in args.batch_sizes:  # to compare with the steps per second below
@@ -235,7 +240,8 @@ def main():
             results[f"padding_fraction{name}_{key}"] = 1 - tokens / padded
         variants = (("lstm", lstm, False, batches), ("lstm_xla", lstm, True, rounded),
                     ("lstm_sampled", sampled, False, batches), ("lstm_sampled_xla", sampled, True, rounded),
-                    ("transformer", transformer, False, batches), ("transformer_xla", transformer, True, rounded))
+                    ("transformer", transformer, False, batches), ("transformer_xla", transformer, True, rounded),
+                    ("lstm_bfloat16", bfloat16, False, batches))
         for name, config, jit, stream in variants:
             if jit and batch_size not in args.xla_batch_sizes:
                 continue
