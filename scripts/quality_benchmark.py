@@ -208,12 +208,13 @@ def main():
             nucleus = model.sample(100, seed=1, strategy="sample", top_p=0.9, max_length=48)
             training = [s.lower() for s in Path(config.data.train).read_text(encoding="utf-8").split("\n") if s]
             codes = model.fit_code_gaussian(training, limit=CODE_SENTENCES)
-            fitted = model.decode(codes.sample(100, seed=0), max_length=48)
+            draws = codes.sample(100, seed=0)
+            fitted = model.decode(draws, max_length=48)
             fitted_nucleus = model.decode(codes.sample(100, seed=1), seed=1, strategy="sample", top_p=0.9,
                                           max_length=48)
             # what `textvae demo` prints: beam search of width 5 from the same draws
             beamed = model.sample(100, seed=0, max_length=48, **DISPLAY)
-            fitted_beamed = model.decode(codes.sample(100, seed=0), max_length=48, **DISPLAY)
+            fitted_beamed = model.decode(draws, max_length=48, **DISPLAY)
             cooled = model.decode(codes.sample(100, seed=0, temperature=CODE_TEMPERATURE), max_length=48, **DISPLAY)
             fluency = {"lm_held_out_ppl": forward_perplexity(lm, held_out, 48),
                        "prior_forward_ppl_greedy": forward_perplexity(lm, samples, 48),
