@@ -27,10 +27,11 @@ VOCAB_WORDS = sorted({w for s in SENTENCES for w in s.split()})
 C, LAT = 3, 2
 
 
-def tiny_m2(**kwargs):
+def tiny_m2(adversary=0.0, **kwargs):
     tokenizer = WordTokenizer(VOCAB_WORDS)
     model = M2VAE(ModelSpec(tokenizer.vocab_size, latent_dim=LAT, embedding_dim=4, hidden_dim=5, seed=1, **kwargs),
-                  [str(c) for c in range(C)], class_log_prior=np.log([0.2, 0.3, 0.5]).tolist(), tokenizer=tokenizer)
+                  [str(c) for c in range(C)], class_log_prior=np.log([0.2, 0.3, 0.5]).tolist(),
+                  adversary=adversary, tokenizer=tokenizer)
     model.compile(kl_weight_fn=lambda step: tf.constant(0.7), alpha=2.5)
     batch = model._batch(SENTENCES[:4])
     model(batch)
@@ -104,6 +105,66 @@ def test_unlabelled_data_trains_the_classifier():
     assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
 
 
+def test_adversary_term_and_its_reversed_gradient_by_hand():
+    lam = 3.0
+    model, batch = tiny_m2(adversary=lam)
+    labels = np.array([1, UNLABELLED, 0, UNLABELLED], np.int32)
+    batch = dict(batch, labels=labels)
+    noise = tf.constant(np.random.default_rng(0).standard_normal((2 + 2 * C, LAT)).astype(np.float32))
+    rows = [0, 2] + [1, 3] * C  # labelled rows, then the unlabelled rows once per class (class-major)
+    ys = [1, 0] + [c for c in range(C) for _ in range(2)]
+    watched = {"adversary": model.adversary_logits.kernel, "posterior": model.to_posterior.kernel,
+               "classifier": model.classifier_logits.kernel}
+
+    def manual_adversary():
+        """sum over rows of w * CE(a(y|z), class of x) / batch, with no reversal."""
+        features = model.encoder(split_batch(batch)["encoder"])
+        q = tf.stop_gradient(tf.nn.softmax(model.classifier(features)))
+        loc, scale = model.posterior_params(tf.gather(features, rows), tf.constant(ys))
+        z = loc + scale * noise
+        logits = model.adversary_logits(model.adversary_hidden(z))
+        targets = tf.concat([tf.one_hot([1, 0], C), tf.gather(q, rows[2:])], axis=0)
+        weights = tf.concat([tf.ones(2), tf.gather_nd(q, [[r, y] for r, y in zip(rows[2:], ys[2:])])], axis=0)
+        return tf.reduce_sum(weights * tf.nn.softmax_cross_entropy_with_logits(targets, logits)) / 4
+
+    with tf.GradientTape(persistent=True) as tape:
+        total = model.objective(batch, beta=0.7, noise=noise)
+        manual = manual_adversary()
+        model.adversary = 0.0  # the same objective without the adversary's term
+        base = model.objective(batch, beta=0.7, noise=noise)["loss"]
+        model.adversary = lam
+    assert float(total["adversary"]) > 0.1 and float(base) > 1.0
+    np.testing.assert_allclose(float(total["adversary"]), float(manual), rtol=1e-5)
+    np.testing.assert_allclose(float(total["loss"]), float(base) + float(manual), rtol=1e-5)
+    g_total, g_base, g_manual = (tape.gradient(t, watched) for t in (total["loss"], base, manual))
+    # the adversary learns from its own cross-entropy ...
+    np.testing.assert_allclose(g_total["adversary"].numpy(), g_manual["adversary"].numpy(), rtol=1e-4, atol=1e-7)
+    # ... the encoder's q(z|x, y) gets -lambda times that gradient ...
+    assert float(tf.reduce_max(tf.abs(g_manual["posterior"]))) > 1e-4
+    np.testing.assert_allclose(g_total["posterior"].numpy(),
+                               (g_base["posterior"] - lam * g_manual["posterior"]).numpy(), rtol=1e-4, atol=1e-6)
+    # ... and q(y|x), whose outputs are the adversary's fixed targets and weights, nothing from it
+    np.testing.assert_allclose(g_total["classifier"].numpy(), g_base["classifier"].numpy(), rtol=1e-5, atol=1e-8)
+
+
+def test_an_m2_run_with_an_adversary_trains_saves_and_loads_it(tmp_path):
+    from textvae.building import build_model
+
+    config = m2_config(tmp_path, adversary=2.0)
+    summary = train(config, tmp_path / "run")
+    assert np.isfinite(summary["last"]["adversary"]) and summary["last"]["adversary"] > 0
+    model = load(tmp_path / "run", checkpoint="latest")
+    assert model.adversary == 2.0
+    initial = build_model(config, model.tokenizer, {"classes": model.classes,
+                                                   "class_log_prior": model.class_log_prior})
+    trained, untrained = model.adversary_logits.kernel.numpy(), initial.adversary_logits.kernel.numpy()
+    assert trained.shape == untrained.shape and not np.allclose(trained, untrained)
+    again = load(tmp_path / "run", checkpoint="latest")
+    np.testing.assert_array_equal(again.adversary_logits.kernel.numpy(), trained)
+    with pytest.raises(ValueError, match="adversary weight must be >= 0"):
+        M2VAE(model.spec, model.classes, adversary=-1.0)
+
+
 def test_decoder_depends_on_the_label():
     model, batch = tiny_m2()
     views = split_batch(batch)
@@ -167,13 +228,13 @@ def write_labelled(path, rows):
     return path
 
 
-def m2_config(tmp_path, **data):
+def m2_config(tmp_path, adversary=0.0, **data):
     rows = [("pos" if i % 2 else "neg", s) for i, s in enumerate(SENTENCES * 2)]
     train_file = write_labelled(tmp_path / "train.tsv", rows)
     valid_file = write_labelled(tmp_path / "valid.tsv", rows[:5])
     return tiny_config(tmp_path, data={"train": str(train_file), "valid": str(valid_file), "label_field": "label",
                                        "labels_per_class": 2, **data},
-                       m2={"enabled": True, "alpha": 5.0, "labelled_fraction": 0.5},
+                       m2={"enabled": True, "alpha": 5.0, "labelled_fraction": 0.5, "adversary": adversary},
                        train={"batch_size": 4})
 
 

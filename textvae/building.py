@@ -43,7 +43,8 @@ def build_model(config: Config, tokenizer, labels: dict | None = None):
                 raise ConfigError("an M2 model needs its classes (labels.json)")
             from textvae.m2 import M2VAE
 
-            model = M2VAE(spec, labels["classes"], class_log_prior=labels["class_log_prior"], tokenizer=tokenizer)
+            model = M2VAE(spec, labels["classes"], class_log_prior=labels["class_log_prior"],
+                          adversary=config.m2.adversary, tokenizer=tokenizer)
         else:
             from textvae.model import SentenceVAE
 

@@ -232,6 +232,12 @@ class M2Config:
     # weight of its encoder and decoder, q(z|x) as q(z|x, y); the rows for y in the
     # decoder's input layers start fresh. The model settings must match. "" disables.
     init_from: str = ""
+    # Weight lambda of an adversary that reads z and predicts the sentence's class
+    # (Ganin & Lempitsky's gradient reversal; John et al. 2019 for text): the adversary
+    # learns to predict y from z, the encoder is pushed by -lambda times its gradient to
+    # make z useless to it, so the class must reach the decoder through y. Targets: the
+    # label, or q(y|x) on unlabelled text. 0 disables (no adversary is built).
+    adversary: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -276,6 +282,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.labels_per_class": (0, None),
     "m2.alpha": (0.0, None),
     "m2.labelled_fraction": (0.01, 0.99),
+    "m2.adversary": (0.0, None),
     "tokenizer.vocab_size": (5, None),
     "tokenizer.character_coverage": (0.9, 1.0),
     "model.latent_dim": (0, None),

@@ -17,6 +17,18 @@ from textvae.semisupervised import UNLABELLED
 from textvae.spec import ModelSpec
 
 
+@tf.custom_gradient
+def _reversed(x, scale):
+    def grad(upstream):
+        return -scale * upstream, tf.zeros_like(scale)
+    return tf.identity(x), grad
+
+
+def reverse_gradient(x, scale: float):
+    """Identity forward; backward, the gradient times -scale (Ganin & Lempitsky 2015)."""
+    return _reversed(x, tf.constant(scale, x.dtype))
+
+
 @keras.saving.register_keras_serializable(package="textvae")
 class M2VAE(LatentTextModel):
     """The M2 model: the class label is a latent variable, observed for some sentences.
@@ -36,10 +48,16 @@ class M2VAE(LatentTextModel):
     classifier learns from unlabelled text through the weights q(y|x). With free
     bits lambda, the KL term is sum_d max(lambda, mean KL_d), the mean taken with
     the same weights (1 for labelled rows, q(y|x) for enumerated ones).
+
+    With an adversary (`adversary` lambda > 0), a classifier a(y|z) reads every row's z
+    and the loss adds, with the same row weights, its cross-entropy against the
+    sentence's class (the label, or q(y|x) held fixed on unlabelled rows). a learns to
+    minimise it; the encoder receives -lambda times that gradient through z (gradient
+    reversal), so z is pushed to carry no class and the decoder must read y for it.
     """
 
     def __init__(self, spec: ModelSpec, classes: Sequence[str], class_log_prior: Sequence[float] | None = None,
-                 **kwargs):
+                 adversary: float = 0.0, **kwargs):
         super().__init__(spec, **kwargs)
         num_classes = len(classes)
         if num_classes < 2:
@@ -55,6 +73,12 @@ class M2VAE(LatentTextModel):
         self.to_posterior = keras.layers.Dense(2 * spec.latent_dim, name="to_posterior")
         # the decoder sees [z, onehot(y)] as its latent code
         self.decoder = build_decoder(spec, spec.latent_dim + num_classes, embedding=shared)
+        if adversary < 0:
+            raise ValueError(f"adversary weight must be >= 0, got {adversary}")
+        self.adversary = float(adversary)
+        if self.adversary > 0:  # built only when used, so runs without one keep their weights
+            self.adversary_hidden = keras.layers.Dense(features, activation="tanh", name="adversary_hidden")
+            self.adversary_logits = keras.layers.Dense(num_classes, name="adversary_logits")
 
         if class_log_prior is None:
             class_log_prior = [-float(np.log(num_classes))] * num_classes
@@ -67,7 +91,7 @@ class M2VAE(LatentTextModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(classes=self.classes, class_log_prior=self.class_log_prior)
+        config.update(classes=self.classes, class_log_prior=self.class_log_prior, adversary=self.adversary)
         return config
 
     def compile(self, optimizer="adam", alpha: float = 1.0, **kwargs):
@@ -113,6 +137,12 @@ class M2VAE(LatentTextModel):
         return self.classifier(self.encoder(split_batch(inputs)["encoder"], training=training),
                                training=training)
 
+    def adversary_class_logits(self, z):
+        """a(y|z): z (n, latent) -> (n, num_classes) logits; the gradient that flows back
+        into z is -self.adversary times the true one (gradient reversal)."""
+        hidden = self.adversary_hidden(reverse_gradient(z, self.adversary))
+        return tf.cast(self.adversary_logits(hidden), tf.float32)
+
     def posterior_params(self, features, labels):
         """q(z|x, y): features (n, d), labels (n,) int -> (loc, scale), each (n, latent)."""
         onehot = tf.one_hot(labels, self.num_classes, dtype=features.dtype)
@@ -131,7 +161,10 @@ class M2VAE(LatentTextModel):
         rows = tf.tile(tf.range(batch), [self.num_classes])
         labels = tf.repeat(tf.range(self.num_classes), batch)
         terms = self._labelled_terms(views, features, rows, labels, training, None)
-        return {"class_logits": self.classifier(features, training=training), "logits": terms["logits"]}
+        outputs = {"class_logits": self.classifier(features, training=training), "logits": terms["logits"]}
+        if self.adversary > 0:
+            outputs["adversary_logits"] = self.adversary_class_logits(terms["z"])
+        return outputs
 
     def _labelled_terms(self, views, features, rows, labels, training, noise):
         """-log p(x|y,z), KL per dimension and logits for the (row, label) pairs given."""
@@ -146,6 +179,7 @@ class M2VAE(LatentTextModel):
                                            tf.gather(views["target_mask"], rows)),
             "kl_per_dim": distributions.kl_per_dimension(loc, scale),
             "logits": logits,
+            "z": z,
         }
 
     def objective(self, inputs, training: bool = False, beta=1.0, noise=None) -> dict:
@@ -158,7 +192,8 @@ class M2VAE(LatentTextModel):
         Returns:
           dict of scalars: "loss" (the objective per sentence), "reconstruction" and "kl"
           (weighted means), "classification" (mean CE on labelled rows, 0 if none),
-          "entropy" (mean H(q(y|x)) on unlabelled rows), "labelled" (count),
+          "entropy" (mean H(q(y|x)) on unlabelled rows), "adversary" (the adversary's
+          weighted mean cross-entropy, 0 without one; part of "loss"), "labelled" (count),
           "per_sentence" (batch,): each sentence's loss before alpha's CE, and
           "class_bounds" (n_unlabelled, C): -ELBO(x, y) - log p(y) of every unlabelled
           row and class, un-annealed, so that argmin over y is the generative
@@ -190,6 +225,14 @@ class M2VAE(LatentTextModel):
         cross_entropy = -tf.gather(tf.gather(log_q, lab_rows), tf.gather(labels, lab_rows), batch_dims=1)
         loss = (tf.reduce_sum(weights * row_loss) - tf.reduce_sum(entropy)
                 + self.alpha * tf.reduce_sum(cross_entropy)) / n + beta * kl_term
+        adversary = tf.constant(0.0)
+        if self.adversary > 0:  # the sentence's class: its label, or q(y|x) held fixed
+            targets = tf.concat([tf.one_hot(tf.gather(labels, lab_rows), self.num_classes),
+                                 tf.tile(q_unl, [self.num_classes, 1])], axis=0)
+            adversary_ce = tf.nn.softmax_cross_entropy_with_logits(
+                tf.stop_gradient(targets), self.adversary_class_logits(terms["z"]))
+            adversary = tf.reduce_sum(tf.stop_gradient(weights) * adversary_ce) / n
+            loss += adversary
 
         # each sentence's own (un-annealed) bound, for reporting
         per_row = weights * (row_loss + kl_rows)
@@ -208,12 +251,14 @@ class M2VAE(LatentTextModel):
             "kl": mean_kl,
             "classification": classification,
             "entropy": mean_entropy,
+            "adversary": adversary,
             "labelled": tf.cast(n_lab, tf.float32),
             "per_sentence": per_sentence,
             "class_logits": class_logits,
             "class_bounds": class_bounds,
             "logs": {"reconstruction": reconstruction, "kl": mean_kl, "classification": classification,
-                     "entropy": mean_entropy, "labelled_accuracy": correct / tf.maximum(tf.cast(n_lab, tf.float32), 1.0)},
+                     "entropy": mean_entropy, "labelled_accuracy": correct / tf.maximum(tf.cast(n_lab, tf.float32), 1.0),
+                     **({"adversary": adversary} if self.adversary > 0 else {})},
         }
 
     def validation_metrics(self, valid, batch_size: int) -> dict:
