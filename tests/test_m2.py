@@ -105,7 +105,7 @@ def test_unlabelled_data_trains_the_classifier():
     assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
 
 
-def test_adversary_term_and_its_reversed_gradient_by_hand():
+def test_adversary_terms_and_their_gradients_by_hand():
     lam = 3.0
     model, batch = tiny_m2(adversary=lam)
     labels = np.array([1, UNLABELLED, 0, UNLABELLED], np.int32)
@@ -117,33 +117,36 @@ def test_adversary_term_and_its_reversed_gradient_by_hand():
                "classifier": model.classifier_logits.kernel}
 
     def manual_adversary():
-        """sum over rows of w * CE(a(y|z), class of x) / batch, with no reversal."""
+        """sum over rows of w * CE(a(y|z), class of x) / batch and w * H(a(y|z)) / batch."""
         features = model.encoder(split_batch(batch)["encoder"])
         q = tf.stop_gradient(tf.nn.softmax(model.classifier(features)))
         loc, scale = model.posterior_params(tf.gather(features, rows), tf.constant(ys))
         z = loc + scale * noise
-        logits = model.adversary_logits(model.adversary_hidden(z))
+        probs = tf.nn.softmax(model.adversary_logits(model.adversary_hidden(z)))
         targets = tf.concat([tf.one_hot([1, 0], C), tf.gather(q, rows[2:])], axis=0)
         weights = tf.concat([tf.ones(2), tf.gather_nd(q, [[r, y] for r, y in zip(rows[2:], ys[2:])])], axis=0)
-        return tf.reduce_sum(weights * tf.nn.softmax_cross_entropy_with_logits(targets, logits)) / 4
+        ce = -tf.reduce_sum(targets * tf.math.log(probs), axis=1)
+        entropy = -tf.reduce_sum(probs * tf.math.log(probs), axis=1)
+        return tf.reduce_sum(weights * ce) / 4, tf.reduce_sum(weights * entropy) / 4
 
     with tf.GradientTape(persistent=True) as tape:
         total = model.objective(batch, beta=0.7, noise=noise)
-        manual = manual_adversary()
-        model.adversary = 0.0  # the same objective without the adversary's term
+        ce, entropy = manual_adversary()
+        model.adversary = 0.0  # the same objective without the adversary's terms
         base = model.objective(batch, beta=0.7, noise=noise)["loss"]
         model.adversary = lam
     assert float(total["adversary"]) > 0.1 and float(base) > 1.0
-    np.testing.assert_allclose(float(total["adversary"]), float(manual), rtol=1e-5)
-    np.testing.assert_allclose(float(total["loss"]), float(base) + float(manual), rtol=1e-5)
-    g_total, g_base, g_manual = (tape.gradient(t, watched) for t in (total["loss"], base, manual))
-    # the adversary learns from its own cross-entropy ...
-    np.testing.assert_allclose(g_total["adversary"].numpy(), g_manual["adversary"].numpy(), rtol=1e-4, atol=1e-7)
-    # ... the encoder's q(z|x, y) gets -lambda times that gradient ...
-    assert float(tf.reduce_max(tf.abs(g_manual["posterior"]))) > 1e-4
+    np.testing.assert_allclose(float(total["adversary"]), float(ce), rtol=1e-5)
+    np.testing.assert_allclose(float(total["adversary_entropy"]), float(entropy), rtol=1e-5)
+    np.testing.assert_allclose(float(total["loss"]), float(base) + float(ce) - lam * float(entropy), rtol=1e-5)
+    g_total, g_base, g_ce, g_entropy = (tape.gradient(t, watched) for t in (total["loss"], base, ce, entropy))
+    # the adversary learns from its cross-entropy alone ...
+    np.testing.assert_allclose(g_total["adversary"].numpy(), g_ce["adversary"].numpy(), rtol=1e-4, atol=1e-7)
+    # ... the encoder's q(z|x, y) from the bound and from -lambda * the adversary's entropy ...
+    assert float(tf.reduce_max(tf.abs(g_entropy["posterior"]))) > 1e-5
     np.testing.assert_allclose(g_total["posterior"].numpy(),
-                               (g_base["posterior"] - lam * g_manual["posterior"]).numpy(), rtol=1e-4, atol=1e-6)
-    # ... and q(y|x), whose outputs are the adversary's fixed targets and weights, nothing from it
+                               (g_base["posterior"] - lam * g_entropy["posterior"]).numpy(), rtol=1e-4, atol=1e-6)
+    # ... and q(y|x), whose outputs are the adversary's fixed targets and weights, nothing from either
     np.testing.assert_allclose(g_total["classifier"].numpy(), g_base["classifier"].numpy(), rtol=1e-5, atol=1e-8)
 
 

@@ -232,11 +232,11 @@ class M2Config:
     # weight of its encoder and decoder, q(z|x) as q(z|x, y); the rows for y in the
     # decoder's input layers start fresh. The model settings must match. "" disables.
     init_from: str = ""
-    # Weight lambda of an adversary that reads z and predicts the sentence's class
-    # (Ganin & Lempitsky's gradient reversal; John et al. 2019 for text): the adversary
-    # learns to predict y from z, the encoder is pushed by -lambda times its gradient to
-    # make z useless to it, so the class must reach the decoder through y. Targets: the
-    # label, or q(y|x) on unlabelled text. 0 disables (no adversary is built).
+    # Weight lambda of an adversary a(y|z) that reads z and learns to predict the
+    # sentence's class (the label, or q(y|x) on unlabelled text); the encoder is
+    # trained to maximise lambda * a's entropy (John et al. 2019), so that z carries
+    # no class and the class must reach the decoder through y. 0 disables (no
+    # adversary is built).
     adversary: float = 0.0
 
 

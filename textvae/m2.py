@@ -17,18 +17,6 @@ from textvae.semisupervised import UNLABELLED
 from textvae.spec import ModelSpec
 
 
-@tf.custom_gradient
-def _reversed(x, scale):
-    def grad(upstream):
-        return -scale * upstream, tf.zeros_like(scale)
-    return tf.identity(x), grad
-
-
-def reverse_gradient(x, scale: float):
-    """Identity forward; backward, the gradient times -scale (Ganin & Lempitsky 2015)."""
-    return _reversed(x, tf.constant(scale, x.dtype))
-
-
 @keras.saving.register_keras_serializable(package="textvae")
 class M2VAE(LatentTextModel):
     """The M2 model: the class label is a latent variable, observed for some sentences.
@@ -49,11 +37,13 @@ class M2VAE(LatentTextModel):
     bits lambda, the KL term is sum_d max(lambda, mean KL_d), the mean taken with
     the same weights (1 for labelled rows, q(y|x) for enumerated ones).
 
-    With an adversary (`adversary` lambda > 0), a classifier a(y|z) reads every row's z
-    and the loss adds, with the same row weights, its cross-entropy against the
-    sentence's class (the label, or q(y|x) held fixed on unlabelled rows). a learns to
-    minimise it; the encoder receives -lambda times that gradient through z (gradient
-    reversal), so z is pushed to carry no class and the decoder must read y for it.
+    With an adversary (`adversary` lambda > 0), a classifier a(y|z) reads every row's z.
+    With the same row weights, the loss adds its cross-entropy against the sentence's
+    class (the label, or q(y|x) held fixed on unlabelled rows) with z held fixed, which
+    trains a alone, and -lambda * H(a(y|z)) with a's weights held fixed, which trains
+    the encoder to leave a uncertain (John et al. 2019; maximising a's cross-entropy
+    instead, as gradient reversal does, lets the encoder invert the class in z rather
+    than remove it). So z is pushed to carry no class, and the decoder must read y.
     """
 
     def __init__(self, spec: ModelSpec, classes: Sequence[str], class_log_prior: Sequence[float] | None = None,
@@ -137,11 +127,16 @@ class M2VAE(LatentTextModel):
         return self.classifier(self.encoder(split_batch(inputs)["encoder"], training=training),
                                training=training)
 
-    def adversary_class_logits(self, z):
-        """a(y|z): z (n, latent) -> (n, num_classes) logits; the gradient that flows back
-        into z is -self.adversary times the true one (gradient reversal)."""
-        hidden = self.adversary_hidden(reverse_gradient(z, self.adversary))
-        return tf.cast(self.adversary_logits(hidden), tf.float32)
+    def adversary_class_logits(self, z, frozen: bool = False):
+        """a(y|z): z (n, latent) -> (n, num_classes) logits; `frozen` passes no gradient
+        to a's own weights (the encoder's view of the adversary)."""
+        if not frozen:
+            return tf.cast(self.adversary_logits(self.adversary_hidden(z)), tf.float32)
+        weights = [tf.stop_gradient(tf.cast(w, z.dtype)) for w in
+                   (self.adversary_hidden.kernel, self.adversary_hidden.bias,
+                    self.adversary_logits.kernel, self.adversary_logits.bias)]
+        hidden = tf.tanh(tf.matmul(z, weights[0]) + weights[1])
+        return tf.cast(tf.matmul(hidden, weights[2]) + weights[3], tf.float32)
 
     def posterior_params(self, features, labels):
         """q(z|x, y): features (n, d), labels (n,) int -> (loc, scale), each (n, latent)."""
@@ -192,8 +187,9 @@ class M2VAE(LatentTextModel):
         Returns:
           dict of scalars: "loss" (the objective per sentence), "reconstruction" and "kl"
           (weighted means), "classification" (mean CE on labelled rows, 0 if none),
-          "entropy" (mean H(q(y|x)) on unlabelled rows), "adversary" (the adversary's
-          weighted mean cross-entropy, 0 without one; part of "loss"), "labelled" (count),
+          "entropy" (mean H(q(y|x)) on unlabelled rows), "adversary" and
+          "adversary_entropy" (a(y|z)'s weighted mean cross-entropy and entropy, 0
+          without one; "loss" holds adversary - lambda * adversary_entropy), "labelled" (count),
           "per_sentence" (batch,): each sentence's loss before alpha's CE, and
           "class_bounds" (n_unlabelled, C): -ELBO(x, y) - log p(y) of every unlabelled
           row and class, un-annealed, so that argmin over y is the generative
@@ -225,14 +221,17 @@ class M2VAE(LatentTextModel):
         cross_entropy = -tf.gather(tf.gather(log_q, lab_rows), tf.gather(labels, lab_rows), batch_dims=1)
         loss = (tf.reduce_sum(weights * row_loss) - tf.reduce_sum(entropy)
                 + self.alpha * tf.reduce_sum(cross_entropy)) / n + beta * kl_term
-        adversary = tf.constant(0.0)
+        adversary = adversary_entropy = tf.constant(0.0)
         if self.adversary > 0:  # the sentence's class: its label, or q(y|x) held fixed
-            targets = tf.concat([tf.one_hot(tf.gather(labels, lab_rows), self.num_classes),
-                                 tf.tile(q_unl, [self.num_classes, 1])], axis=0)
-            adversary_ce = tf.nn.softmax_cross_entropy_with_logits(
-                tf.stop_gradient(targets), self.adversary_class_logits(terms["z"]))
-            adversary = tf.reduce_sum(tf.stop_gradient(weights) * adversary_ce) / n
-            loss += adversary
+            targets = tf.stop_gradient(tf.concat([tf.one_hot(tf.gather(labels, lab_rows), self.num_classes),
+                                                  tf.tile(q_unl, [self.num_classes, 1])], axis=0))
+            fixed_weights = tf.stop_gradient(weights)
+            adversary = tf.reduce_sum(fixed_weights * tf.nn.softmax_cross_entropy_with_logits(
+                targets, self.adversary_class_logits(tf.stop_gradient(terms["z"])))) / n
+            encoder_view = tf.nn.log_softmax(self.adversary_class_logits(terms["z"], frozen=True))
+            adversary_entropy = tf.reduce_sum(
+                fixed_weights * -tf.reduce_sum(tf.exp(encoder_view) * encoder_view, axis=-1)) / n
+            loss += adversary - self.adversary * adversary_entropy
 
         # each sentence's own (un-annealed) bound, for reporting
         per_row = weights * (row_loss + kl_rows)
@@ -252,13 +251,15 @@ class M2VAE(LatentTextModel):
             "classification": classification,
             "entropy": mean_entropy,
             "adversary": adversary,
+            "adversary_entropy": adversary_entropy,
             "labelled": tf.cast(n_lab, tf.float32),
             "per_sentence": per_sentence,
             "class_logits": class_logits,
             "class_bounds": class_bounds,
             "logs": {"reconstruction": reconstruction, "kl": mean_kl, "classification": classification,
                      "entropy": mean_entropy, "labelled_accuracy": correct / tf.maximum(tf.cast(n_lab, tf.float32), 1.0),
-                     **({"adversary": adversary} if self.adversary > 0 else {})},
+                     **({"adversary": adversary, "adversary_entropy": adversary_entropy}
+                        if self.adversary > 0 else {})},
         }
 
     def validation_metrics(self, valid, batch_size: int) -> dict:
