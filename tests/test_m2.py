@@ -15,6 +15,7 @@ from textvae.data import DataError, encode_corpus
 from textvae.m2 import M2VAE
 from textvae.spec import ModelSpec
 from textvae.evaluation.classification import classification_scores, evaluate_m2
+from textvae.base import bag_of_words_nll
 from textvae.model import sequence_nll, split_batch
 from textvae.semisupervised import (
     UNLABELLED, LabelledCorpus, draw_per_class, label_ids, mixed_batches, resolve_classes)
@@ -94,6 +95,46 @@ def test_objective_equals_a_manual_sum_over_classes(free_bits_per):
     np.testing.assert_allclose(float(out["reconstruction"]), total_rec / 4, rtol=1e-5)
     np.testing.assert_allclose(float(out["kl"]), total_kl / 4, rtol=1e-5)
     np.testing.assert_allclose(float(out["loss"]), expected_loss, rtol=1e-5)
+
+
+def test_bag_of_words_given_z_and_y_enters_the_loss_and_class_bounds_not_the_bound():
+    w = 0.5
+    model, batch = tiny_m2(bag_of_words=w)
+    plain = M2VAE(ModelSpec(model.vocab_size, latent_dim=LAT, embedding_dim=4, hidden_dim=5, seed=1),
+                  model.classes, class_log_prior=model.class_log_prior, tokenizer=model.tokenizer)
+    plain(batch)
+    for layer in ("encoder", "decoder", "classifier_hidden", "classifier_logits", "to_posterior"):
+        getattr(plain, layer).set_weights(getattr(model, layer).get_weights())
+    plain.compile(kl_weight_fn=lambda step: tf.constant(0.7), alpha=2.5)
+    labels = np.array([1, UNLABELLED, 0, UNLABELLED], np.int32)
+    batch = dict(batch, labels=labels)
+    noise = np.random.default_rng(0).standard_normal((2 + 2 * C, LAT)).astype(np.float32)
+    out = model.objective(batch, beta=0.7, noise=tf.constant(noise))
+    without = plain.objective(batch, beta=0.7, noise=tf.constant(noise))
+    views = split_batch(batch)
+    q = tf.nn.softmax(model.class_logits(batch)).numpy()
+    features = model.encoder(views["encoder"])
+    words = SENTENCES[:4]
+
+    def bow(row, label, eps):
+        """-sum over the sentence's words of log softmax(head([z, onehot(y)])), by numpy."""
+        loc, scale = model.posterior_params(features[row:row + 1], tf.constant([label]))
+        code = model.decoder_code(loc + scale * eps[None], tf.constant([label]))
+        logits = model.bag_of_words(code).numpy()[0]
+        log_p = logits - np.log(np.sum(np.exp(logits - logits.max()))) - logits.max()
+        return -sum(log_p[model.tokenizer.encode(word)[0]] for word in words[row].split())
+
+    extra = bow(0, 1, noise[0]) + bow(2, 0, noise[1])
+    unlabelled_bow = np.zeros((2, C))
+    for j, row in enumerate([1, 3]):
+        for label in range(C):
+            unlabelled_bow[j, label] = bow(row, label, noise[2 + label * 2 + j])
+            extra += q[row, label] * unlabelled_bow[j, label]
+    assert extra > 1.0
+    np.testing.assert_allclose(float(out["loss"]), float(without["loss"]) + w * extra / 4, rtol=1e-5)
+    np.testing.assert_allclose(out["class_bounds"].numpy(), without["class_bounds"].numpy() + w * unlabelled_bow,
+                               rtol=1e-5)
+    np.testing.assert_allclose(out["per_sentence"].numpy(), without["per_sentence"].numpy(), rtol=1e-6)
 
 
 def test_unlabelled_data_trains_the_classifier():
@@ -354,10 +395,12 @@ def test_m2_trains_under_mixed_precision(tmp_path):
 
 # -- starting from a pretrained VAE (m2.init_from) ----------------------------------
 
-def test_initialised_from_a_vae_with_the_y_rows_zeroed_m2_is_that_vae(tmp_path):
+@pytest.mark.parametrize("bag_of_words", [0.0, 1.0])
+def test_initialised_from_a_vae_with_the_y_rows_zeroed_m2_is_that_vae(tmp_path, bag_of_words):
     from textvae.model import SentenceVAE
 
-    spec = dict(latent_dim=LAT, embedding_dim=4, hidden_dim=6, seed=3, latent_to_output=True, lstm_pooling="max")
+    spec = dict(latent_dim=LAT, embedding_dim=4, hidden_dim=6, seed=3, latent_to_output=True, lstm_pooling="max",
+                bag_of_words=bag_of_words)
     tokenizer = WordTokenizer(VOCAB_WORDS)
     vae = SentenceVAE(ModelSpec(tokenizer.vocab_size, **spec), tokenizer=tokenizer)
     model = M2VAE(ModelSpec(tokenizer.vocab_size, **spec), [str(c) for c in range(C)], tokenizer=tokenizer)
@@ -365,10 +408,12 @@ def test_initialised_from_a_vae_with_the_y_rows_zeroed_m2_is_that_vae(tmp_path):
     vae(batch), model(batch)
     fresh_y_rows = model.decoder.lstm.get_weights()[0][-C:].copy()
     counts = model.initialise_from(vae)
-    assert counts["extended"] == 4  # to_state, the LSTM input kernel, the output layer, q(z|x, y)'s head
+    # to_state, the LSTM input kernel, the output layer, q(z|x, y)'s head (and the bag-of-words head)
+    assert counts["extended"] == 4 + (bag_of_words > 0)
     np.testing.assert_array_equal(model.decoder.lstm.get_weights()[0][-C:], fresh_y_rows)  # y's own rows kept
     # with the rows that read y set to zero, M2's q(z|x, y) and p(x|z, y) are the VAE's q(z|x) and p(x|z)
-    for layer in (model.decoder.to_state, model.decoder.lstm.cell, model.decoder.to_logits, model.to_posterior):
+    layers = [model.decoder.to_state, model.decoder.lstm.cell, model.decoder.to_logits, model.to_posterior]
+    for layer in layers + ([model.bag_of_words] if bag_of_words else []):
         kernel = layer.kernel.numpy()
         kernel[-C:] = 0.0
         layer.kernel.assign(kernel)
@@ -382,6 +427,11 @@ def test_initialised_from_a_vae_with_the_y_rows_zeroed_m2_is_that_vae(tmp_path):
     z = tf.random.normal((3, LAT), seed=4)
     np.testing.assert_allclose(model.decoder(views["decoder"], model.decoder_code(z, labels)),
                                vae.decoder(views["decoder"], z), rtol=1e-5, atol=1e-5)
+    if bag_of_words:
+        np.testing.assert_allclose(bag_of_words_nll(model.bag_of_words, model.decoder_code(z, labels), views),
+                                   vae.bag_of_words_nll(z, views), rtol=1e-5)
+    else:
+        assert model.bag_of_words is None
     other = M2VAE(ModelSpec(tokenizer.vocab_size, **{**spec, "latent_dim": LAT + 1}), ["a", "b"], tokenizer=tokenizer)
     other(batch)
     with pytest.raises(ValueError, match="latent_dim"):

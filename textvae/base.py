@@ -49,6 +49,19 @@ def sequence_nll(logits, targets, mask):
     return tf.reduce_sum(token_nll * mask, axis=1)
 
 
+def bag_of_words_nll(head, code, views):
+    """-sum_t log softmax(head(code))[x_t] over the words (EOS excluded): (batch,) nats.
+
+    Args:
+      head: the bag-of-words layer (`decoders.bag_of_words_head`), code (batch, d) -> (batch, vocab).
+      code: what the words are predicted from (SentenceVAE: z; M2: [z, onehot(y)]).
+      views: `split_batch` of the batch (its "targets" and "target_mask").
+    """
+    log_p = tf.nn.log_softmax(tf.cast(head(code), tf.float32))
+    words = views["target_mask"] * tf.cast(views["targets"] != EOS_ID, tf.float32)
+    return -tf.reduce_sum(tf.gather(log_p, views["targets"], batch_dims=1) * words, axis=1)
+
+
 class _RetracingByDesign(logging.Filter):
     """Drops TensorFlow's "N out of the last N calls ... triggered tf.function retracing"
     warning for `_generate` only: each decoding strategy and length (the demo uses beam,

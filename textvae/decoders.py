@@ -327,6 +327,16 @@ class TiedOutput(keras.layers.Layer):
         return self.project(features), tf.transpose(self.embedding.embeddings), self.bias
 
 
+def bag_of_words_head(spec, embedding=None):
+    """The bag-of-words head (Zhao et al. 2017) when `spec.bag_of_words` > 0 and there is a
+    latent, else None: a Dense to the vocabulary, or tied to `embedding`'s table."""
+    if spec.bag_of_words <= 0 or spec.latent_dim <= 0:
+        return None
+    if embedding is None:
+        return keras.layers.Dense(spec.vocab_size, name="bag_of_words")
+    return TiedOutput(embedding, name="bag_of_words")
+
+
 def output_layer(vocab_size: int, embedding=None):
     """The decoder's softmax layer: a Dense to `vocab_size`, or tied to `embedding`'s table."""
     if embedding is None:

@@ -9,9 +9,9 @@ import numpy as np
 import tensorflow as tf
 
 from textvae import distributions
-from textvae.base import LatentTextModel, sequence_nll, split_batch
+from textvae.base import LatentTextModel, bag_of_words_nll, sequence_nll, split_batch
 from textvae.data import DataError
-from textvae.decoders import build_decoder, shared_word_vectors
+from textvae.decoders import bag_of_words_head, build_decoder, shared_word_vectors
 from textvae.encoders import build_encoder, posterior_head
 from textvae.semisupervised import UNLABELLED
 from textvae.spec import ModelSpec
@@ -36,6 +36,12 @@ class M2VAE(LatentTextModel):
     classifier learns from unlabelled text through the weights q(y|x). With free
     bits lambda, the KL term is sum_d max(lambda, mean KL_d), the mean taken with
     the same weights (1 for labelled rows, q(y|x) for enumerated ones).
+
+    With `spec.bag_of_words` w > 0, L(x, y) also holds w * BoW(x | z, y), the words
+    predicted all at once from [z, onehot(y)] (Zhao et al. 2017's auxiliary loss, here
+    conditioned on y as well): the decoder's context cannot stand in for y there, so the
+    term weighs the classes by their words, as naive Bayes does, in the labelled loss,
+    in the weights of the unlabelled sum and in `class_bounds`.
 
     With an adversary (`adversary` lambda > 0), a classifier a(y|z) reads every row's z.
     With the same row weights, the loss adds its cross-entropy against the sentence's
@@ -63,6 +69,7 @@ class M2VAE(LatentTextModel):
         self.to_posterior = keras.layers.Dense(2 * spec.latent_dim, name="to_posterior")
         # the decoder sees [z, onehot(y)] as its latent code
         self.decoder = build_decoder(spec, spec.latent_dim + num_classes, embedding=shared)
+        self.bag_of_words = bag_of_words_head(spec, shared)  # reads [z, onehot(y)] too
         if adversary < 0:
             raise ValueError(f"adversary weight must be >= 0, got {adversary}")
         self.adversary = float(adversary)
@@ -101,6 +108,8 @@ class M2VAE(LatentTextModel):
         pairs = list(zip(vae.encoder.weights, self.encoder.weights))  # the VAE's posterior head comes after
         pairs += list(zip(vae.decoder.weights, self.decoder.weights, strict=True))
         pairs += list(zip(vae.encoder.to_posterior.weights, self.to_posterior.weights, strict=True))
+        if vae.bag_of_words is not None and self.bag_of_words is not None:
+            pairs += list(zip(vae.bag_of_words.weights, self.bag_of_words.weights, strict=True))
         counts = {"copied": 0, "extended": 0}
         for source, target in pairs:
             value = source.numpy()
@@ -162,20 +171,25 @@ class M2VAE(LatentTextModel):
         return outputs
 
     def _labelled_terms(self, views, features, rows, labels, training, noise):
-        """-log p(x|y,z), KL per dimension and logits for the (row, label) pairs given."""
+        """-log p(x|y,z), KL per dimension, logits, z and (with the head) the bag-of-words
+        NLL for the (row, label) pairs given."""
         loc, scale = self.posterior_params(tf.gather(features, rows), labels)
         if noise is None:
             noise = self.posterior_noise(loc)
         z = loc + scale * noise
         decoder_inputs = {k: tf.gather(v, rows) for k, v in views["decoder"].items()}
-        logits = self.decoder(decoder_inputs, self.decoder_code(z, labels), training=training)
-        return {
-            "reconstruction": sequence_nll(logits, tf.gather(views["targets"], rows),
-                                           tf.gather(views["target_mask"], rows)),
+        code = self.decoder_code(z, labels)
+        logits = self.decoder(decoder_inputs, code, training=training)
+        targets = {k: tf.gather(views[k], rows) for k in ("targets", "target_mask")}
+        terms = {
+            "reconstruction": sequence_nll(logits, targets["targets"], targets["target_mask"]),
             "kl_per_dim": distributions.kl_per_dimension(loc, scale),
             "logits": logits,
             "z": z,
         }
+        if self.bag_of_words is not None:
+            terms["bag_of_words"] = bag_of_words_nll(self.bag_of_words, code, targets)
+        return terms
 
     def objective(self, inputs, training: bool = False, beta=1.0, noise=None) -> dict:
         """The M2 loss of a mixed batch (labels -1 mark unlabelled sentences).
@@ -190,10 +204,12 @@ class M2VAE(LatentTextModel):
           "entropy" (mean H(q(y|x)) on unlabelled rows), "adversary" and
           "adversary_entropy" (a(y|z)'s weighted mean cross-entropy and entropy, 0
           without one; "loss" holds adversary - lambda * adversary_entropy), "labelled" (count),
-          "per_sentence" (batch,): each sentence's loss before alpha's CE, and
-          "class_bounds" (n_unlabelled, C): -ELBO(x, y) - log p(y) of every unlabelled
-          row and class, un-annealed, so that argmin over y is the generative
-          model's own classification (Bayes' rule on the bound).
+          "per_sentence" (batch,): each sentence's bound (-ELBO, un-annealed, no
+          bag-of-words term), and
+          "class_bounds" (n_unlabelled, C): -ELBO(x, y) - log p(y) (+ w * BoW(x | z, y)
+          with the head) of every unlabelled row and class, un-annealed, so that argmin
+          over y is the generative model's own classification (Bayes' rule on the bound),
+          the classification the unlabelled sum pulls q(y|x) towards.
         """
         labels = tf.cast(inputs["labels"], tf.int32)
         views = split_batch(inputs)
@@ -216,7 +232,10 @@ class M2VAE(LatentTextModel):
         n = tf.cast(batch, tf.float32)
         kl_term = self.kl_penalty(terms["kl_per_dim"], weights=weights, count=n)
         kl_rows = tf.reduce_sum(terms["kl_per_dim"], axis=1)
-        row_loss = terms["reconstruction"] - log_prior
+        row_bound = terms["reconstruction"] - log_prior
+        row_loss = row_bound
+        if self.bag_of_words is not None:
+            row_loss = row_bound + self.spec.bag_of_words * terms["bag_of_words"]
         entropy = -tf.reduce_sum(q_unl * tf.gather(log_q, unl_rows), axis=1)  # (n_unl,)
         cross_entropy = -tf.gather(tf.gather(log_q, lab_rows), tf.gather(labels, lab_rows), batch_dims=1)
         loss = (tf.reduce_sum(weights * row_loss) - tf.reduce_sum(entropy)
@@ -233,8 +252,8 @@ class M2VAE(LatentTextModel):
                 fixed_weights * -tf.reduce_sum(tf.exp(encoder_view) * encoder_view, axis=-1)) / n
             loss += adversary - self.adversary * adversary_entropy
 
-        # each sentence's own (un-annealed) bound, for reporting
-        per_row = weights * (row_loss + kl_rows)
+        # each sentence's own (un-annealed) bound, for reporting (without the bag of words)
+        per_row = weights * (row_bound + kl_rows)
         per_sentence = tf.math.unsorted_segment_sum(per_row, rows, batch)
         per_sentence -= tf.scatter_nd(unl_rows[:, None], entropy, [batch])
         class_bounds = tf.transpose(tf.reshape((row_loss + kl_rows)[n_lab:], [self.num_classes, n_unl]))

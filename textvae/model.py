@@ -9,13 +9,13 @@ import numpy as np
 import tensorflow as tf
 
 from textvae import distributions, latent
-from textvae.base import LatentTextModel, sequence_nll, split_batch
-from textvae.decoders import TiedOutput, build_decoder, linear_parts, shared_word_vectors
+from textvae.base import LatentTextModel, bag_of_words_nll, sequence_nll, split_batch
+from textvae.decoders import bag_of_words_head, build_decoder, linear_parts, shared_word_vectors
 from textvae.encoders import build_encoder
 from textvae.priors import CodeGaussian, MixturePrior
 from textvae.sampled_softmax import sampled_sequence_nll
 from textvae.spec import ModelSpec
-from textvae.tokenizer import BOS_ID, EOS_ID
+from textvae.tokenizer import BOS_ID
 
 
 @keras.saving.register_keras_serializable(package="textvae")
@@ -44,11 +44,7 @@ class SentenceVAE(LatentTextModel):
         shared = shared_word_vectors(spec)
         self.encoder = build_encoder(spec, spec.latent_dim, embedding=shared) if spec.latent_dim > 0 else None
         self.decoder = build_decoder(spec, spec.latent_dim, embedding=shared)
-        uses_bow = spec.bag_of_words > 0 and spec.latent_dim > 0
-        self.bag_of_words = None
-        if uses_bow:
-            self.bag_of_words = (TiedOutput(shared, name="bag_of_words") if shared is not None
-                                 else keras.layers.Dense(spec.vocab_size, name="bag_of_words"))
+        self.bag_of_words = bag_of_words_head(spec, shared)
         self.learnt_prior = None
         if spec.prior_components and spec.latent_dim:
             self.learnt_prior = MixturePrior(spec.prior_components, spec.latent_dim, name="prior")
@@ -97,9 +93,7 @@ class SentenceVAE(LatentTextModel):
 
     def bag_of_words_nll(self, z, views):
         """-sum_t log softmax(W_bow z + b)[x_t] over the words (EOS excluded): (batch,) nats."""
-        log_p = tf.nn.log_softmax(tf.cast(self.bag_of_words(z), tf.float32))
-        words = views["target_mask"] * tf.cast(views["targets"] != EOS_ID, tf.float32)
-        return -tf.reduce_sum(tf.gather(log_p, views["targets"], batch_dims=1) * words, axis=1)
+        return bag_of_words_nll(self.bag_of_words, z, views)
 
     def _posterior_sample(self, inputs, training, noise):
         """(loc, scale, z), each (batch, latent): z = loc + scale * noise."""
