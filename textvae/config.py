@@ -110,7 +110,8 @@ class ModelConfig:
     # Bag-of-words loss (Zhao et al. 2017): z alone predicts the sentence's words
     # without order, through a softmax head on z; this weight times its NLL is added
     # to the training loss (not to the ELBO). Only information in z can lower it,
-    # so it makes the encoder say what the sentence contains. 0 disables.
+    # so it makes the encoder say what the sentence contains. In M2 the head reads
+    # [z, onehot(y)] and its term is part of L(x, y). 0 disables.
     bag_of_words: float = 0.0
     # Feed z to the decoder's output layer at every step (a skip connection,
     # Dieng et al. 2019): logits = W [h_t; z] + b, so z reaches each word directly
@@ -417,8 +418,8 @@ def config_from_dict(tree: Mapping[str, Any], source: str = "config") -> Config:
     if kl.free_bits_per == "sentence" and not kl.free_bits:
         raise ConfigError(f"{source}: kl.free_bits_per=sentence sets where the free-bits floor applies; "
                           "it needs kl.free_bits > 0")
-    if model.bag_of_words and (model.latent_dim == 0 or built["m2"].enabled):
-        raise ConfigError(f"{source}: model.bag_of_words needs a SentenceVAE with model.latent_dim > 0")
+    if model.bag_of_words and model.latent_dim == 0:
+        raise ConfigError(f"{source}: model.bag_of_words needs model.latent_dim > 0 (it predicts the words from z)")
     if model.prior_components:
         clashes = {"model.latent_dim=0": model.latent_dim == 0, "m2.enabled": built["m2"].enabled,
                    "kl.free_bits": kl.free_bits > 0, "model.bn_gamma": model.bn_gamma > 0}
