@@ -155,7 +155,7 @@ def test_adversary_terms_and_their_gradients_by_hand():
     rows = [0, 2] + [1, 3] * C  # labelled rows, then the unlabelled rows once per class (class-major)
     ys = [1, 0] + [c for c in range(C) for _ in range(2)]
     watched = {"adversary": model.adversary_logits.kernel, "posterior": model.to_posterior.kernel,
-               "classifier": model.classifier_logits.kernel}
+               "classifier": model.classifier_logits.kernel, "encoder": model.encoder.trainable_weights[-1]}
 
     def manual_adversary():
         """sum over rows of w * CE(a(y|z), class of x) / batch and w * H(a(y|z)) / batch."""
@@ -187,8 +187,11 @@ def test_adversary_terms_and_their_gradients_by_hand():
     assert float(tf.reduce_max(tf.abs(g_entropy["posterior"]))) > 1e-5
     np.testing.assert_allclose(g_total["posterior"].numpy(),
                                (g_base["posterior"] - lam * g_entropy["posterior"]).numpy(), rtol=1e-4, atol=1e-6)
-    # ... and q(y|x), whose outputs are the adversary's fixed targets and weights, nothing from either
-    np.testing.assert_allclose(g_total["classifier"].numpy(), g_base["classifier"].numpy(), rtol=1e-5, atol=1e-8)
+    # ... and neither q(y|x), whose outputs are the adversary's fixed targets and weights, nor the
+    # encoder's features that q(y|x) reads, anything from either
+    for name in ("classifier", "encoder"):
+        np.testing.assert_allclose(g_total[name].numpy(), g_base[name].numpy(), rtol=1e-5, atol=1e-8)
+    assert float(tf.reduce_max(tf.abs(g_entropy["encoder"]))) > 1e-6  # (which the entropy would reach)
 
 
 def test_an_m2_run_with_an_adversary_trains_saves_and_loads_it(tmp_path):

@@ -46,8 +46,9 @@ class M2VAE(LatentTextModel):
     With an adversary (`adversary` lambda > 0), a classifier a(y|z) reads every row's z.
     With the same row weights, the loss adds its cross-entropy against the sentence's
     class (the label, or q(y|x) held fixed on unlabelled rows) with z held fixed, which
-    trains a alone, and -lambda * H(a(y|z)) with a's weights held fixed, which trains
-    the encoder to leave a uncertain (John et al. 2019; maximising a's cross-entropy
+    trains a alone, and -lambda * H(a(y|z)) with a's weights and the encoder's features
+    held fixed, which trains q(z|x, y)'s head to leave a uncertain (John et al. 2019;
+    the features also feed q(y|x), which needs the class; maximising a's cross-entropy
     instead, as gradient reversal does, lets the encoder invert the class in z rather
     than remove it). So z is pushed to carry no class, and the decoder must read y.
     """
@@ -171,8 +172,8 @@ class M2VAE(LatentTextModel):
         return outputs
 
     def _labelled_terms(self, views, features, rows, labels, training, noise):
-        """-log p(x|y,z), KL per dimension, logits, z and (with the head) the bag-of-words
-        NLL for the (row, label) pairs given."""
+        """-log p(x|y,z), KL per dimension, logits, z, its noise and (with the head) the
+        bag-of-words NLL for the (row, label) pairs given."""
         loc, scale = self.posterior_params(tf.gather(features, rows), labels)
         if noise is None:
             noise = self.posterior_noise(loc)
@@ -186,6 +187,7 @@ class M2VAE(LatentTextModel):
             "kl_per_dim": distributions.kl_per_dimension(loc, scale),
             "logits": logits,
             "z": z,
+            "noise": noise,
         }
         if self.bag_of_words is not None:
             terms["bag_of_words"] = bag_of_words_nll(self.bag_of_words, code, targets)
@@ -247,7 +249,10 @@ class M2VAE(LatentTextModel):
             fixed_weights = tf.stop_gradient(weights)
             adversary = tf.reduce_sum(fixed_weights * tf.nn.softmax_cross_entropy_with_logits(
                 targets, self.adversary_class_logits(tf.stop_gradient(terms["z"])))) / n
-            encoder_view = tf.nn.log_softmax(self.adversary_class_logits(terms["z"], frozen=True))
+            # through q(z|x, y)'s head only: the features are q(y|x)'s too, and must keep the class
+            loc, scale = self.posterior_params(tf.stop_gradient(tf.gather(features, rows)), ys)
+            z = loc + scale * tf.stop_gradient(terms["noise"])
+            encoder_view = tf.nn.log_softmax(self.adversary_class_logits(z, frozen=True))
             adversary_entropy = tf.reduce_sum(
                 fixed_weights * -tf.reduce_sum(tf.exp(encoder_view) * encoder_view, axis=-1)) / n
             loss += adversary - self.adversary * adversary_entropy
