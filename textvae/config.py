@@ -234,10 +234,10 @@ class M2Config:
     # decoder's input layers start fresh. The model settings must match. "" disables.
     init_from: str = ""
     # Weight lambda of an adversary a(y|z) that reads z and learns to predict the
-    # sentence's class (the label, or q(y|x) on unlabelled text); the encoder is
-    # trained to maximise lambda * a's entropy (John et al. 2019), so that z carries
-    # no class and the class must reach the decoder through y. 0 disables (no
-    # adversary is built).
+    # sentence's class (the label, or q(y|x) on unlabelled text); q(z|x, y)'s head
+    # (not the features q(y|x) reads) is trained to maximise lambda * a's entropy
+    # (John et al. 2019), so that z carries no class and the class must reach the
+    # decoder through y. 0 disables (no adversary is built).
     adversary: float = 0.0
 
 
