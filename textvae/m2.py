@@ -145,7 +145,7 @@ class M2VAE(LatentTextModel):
         weights = [tf.stop_gradient(tf.cast(w, z.dtype)) for w in
                    (self.adversary_hidden.kernel, self.adversary_hidden.bias,
                     self.adversary_logits.kernel, self.adversary_logits.bias)]
-        hidden = tf.tanh(tf.matmul(z, weights[0]) + weights[1])
+        hidden = self.adversary_hidden.activation(tf.matmul(z, weights[0]) + weights[1])
         return tf.cast(tf.matmul(hidden, weights[2]) + weights[3], tf.float32)
 
     def posterior_params(self, features, labels):
