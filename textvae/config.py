@@ -239,6 +239,12 @@ class M2Config:
     # (John et al. 2019), so that z carries no class and the class must reach the
     # decoder through y. 0 disables (no adversary is built).
     adversary: float = 0.0
+    # The share of the unlabelled term's gradient that reaches q(y|x), in [0, 1]: the
+    # term's value is unchanged, so the decoder and q(z|x, y) still learn from every
+    # class weighted by q(y|x), but q(y|x) is pulled towards the generative model's
+    # classification (argmin_y L(x, y)) only this much; where that classification is
+    # worse than q(y|x), the pull costs accuracy. 1 is Kingma et al.'s M2.
+    unlabelled_pull: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -284,6 +290,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "m2.alpha": (0.0, None),
     "m2.labelled_fraction": (0.01, 0.99),
     "m2.adversary": (0.0, None),
+    "m2.unlabelled_pull": (0.0, 1.0),
     "tokenizer.vocab_size": (5, None),
     "tokenizer.character_coverage": (0.9, 1.0),
     "model.latent_dim": (0, None),
