@@ -122,15 +122,21 @@ def test_a_missing_corpus_names_where_it_was_looked_for(tmp_path, monkeypatch):
         read_corpus(config.data.train, config.data)
 
 
-def test_yelp_vae_config_is_the_benchmarked_recipe():
-    """configs/yelp_vae.yaml is what scripts/quality_benchmark.py trains as recipe_mixture_prior."""
+@pytest.mark.parametrize("corpus, steps, extra", [
+    ("yelp", 15000, []),
+    # the PTB row of docs/benchmarks.md: --set kl.target_rate=100 model.prior_components=100
+    # model.latent_dim=64 model.dropout=0 --steps 10000
+    ("ptb", 10000, ["kl.target_rate=100", "model.latent_dim=64", "model.dropout=0"]),
+])
+def test_corpus_vae_configs_are_the_benchmarked_recipes(corpus, steps, extra):
+    """configs/<corpus>_vae.yaml is what scripts/quality_benchmark.py trains as that corpus's row."""
     import importlib.util
 
     root = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location("quality_benchmark", root / "scripts" / "quality_benchmark.py")
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
-    overrides = benchmark.corpus_overrides("recipe_mixture_prior", 15000)
-    assert diff_configs(load_config(root / "configs" / "yelp.yaml", overrides),
-                        load_config(root / "configs" / "yelp_vae.yaml"),
+    overrides = benchmark.corpus_overrides("recipe_mixture_prior", steps, extra)
+    assert diff_configs(load_config(root / "configs" / f"{corpus}.yaml", overrides),
+                        load_config(root / "configs" / f"{corpus}_vae.yaml"),
                         ["data", "tokenizer", "model", "kl", "train", "m2"]) == []
