@@ -72,15 +72,16 @@ def _with_keys(run: Path, section: str, **keys) -> None:
 
 @pytest.mark.parametrize("legacy_run", ["m2"], indirect=True)
 def test_a_run_saved_with_a_retired_key_at_its_kept_value_loads_the_same(legacy_run):
-    """m2.entropy_weight and m2.classifier_encoder were removed; runs that set them to the
-    behaviour the code kept (1.0, shared) still load and classify as before."""
-    _with_keys(legacy_run, "m2", entropy_weight=1.0, classifier_encoder="shared")
+    """m2.entropy_weight, m2.classifier_encoder and m2.unlabelled_pull were removed; runs that set
+    them to the behaviour the code kept (1.0, shared, 1.0) still load and classify as before."""
+    _with_keys(legacy_run, "m2", entropy_weight=1.0, classifier_encoder="shared", unlabelled_pull=1.0)
     model = load(legacy_run)
     np.testing.assert_allclose(model.classify(SENTENCES[:3]), EXPECTED["m2"]["classify"], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("legacy_run", ["m2"], indirect=True)
-@pytest.mark.parametrize("key, value", [("entropy_weight", 0.0), ("classifier_encoder", "separate")])
+@pytest.mark.parametrize("key, value", [("entropy_weight", 0.0), ("classifier_encoder", "separate"),
+                                        ("unlabelled_pull", 0.0)])
 def test_a_run_saved_with_a_retired_key_at_another_value_is_refused_by_name(legacy_run, key, value):
     from textvae.config import ConfigError
 

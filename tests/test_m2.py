@@ -146,48 +146,6 @@ def test_unlabelled_data_trains_the_classifier():
     assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
 
 
-@pytest.mark.parametrize("pull", [0.0, 0.3])
-def test_unlabelled_pull_scales_only_the_classifiers_gradient_from_unlabelled_rows(pull):
-    model, batch = tiny_m2(bag_of_words=0.5)
-    batch = dict(batch, labels=np.array([1, UNLABELLED, 0, UNLABELLED], np.int32))
-    noise = tf.constant(np.random.default_rng(0).standard_normal((2 + 2 * C, LAT)).astype(np.float32))
-    watched = {"classifier": model.classifier_logits.kernel, "decoder": model.decoder.trainable_weights[0],
-               "posterior": model.to_posterior.kernel}
-
-    def loss_and_grads(g, labels):
-        model.compile(kl_weight_fn=lambda step: tf.constant(0.7), alpha=2.5, unlabelled_pull=g)
-        with tf.GradientTape() as tape:
-            loss = model.objective(dict(batch, labels=labels), beta=1.0, noise=noise)["loss"]
-        grads = tape.gradient(loss, list(watched.values()))
-        return float(loss), {k: tf.convert_to_tensor(g) for k, g in zip(watched, grads)}
-
-    full_loss, full = loss_and_grads(1.0, batch["labels"])
-    loss, grads = loss_and_grads(pull, batch["labels"])
-    np.testing.assert_allclose(loss, full_loss, rtol=1e-6)  # the value is M2's
-    for name in ("decoder", "posterior"):  # the generative side learns as in M2
-        np.testing.assert_allclose(grads[name].numpy(), full[name].numpy(), rtol=1e-5, atol=1e-8)
-    # q(y|x): the labelled cross-entropy's gradient whole, the unlabelled term's times the pull.
-    # The labelled rows' share: a batch whose unlabelled rows carry no gradient (pull 0) ...
-    _, labelled_only = loss_and_grads(0.0, batch["labels"])
-    unlabelled_share = full["classifier"].numpy() - labelled_only["classifier"].numpy()
-    assert np.abs(unlabelled_share).max() > 1e-4
-    np.testing.assert_allclose(grads["classifier"].numpy(),
-                               labelled_only["classifier"].numpy() + pull * unlabelled_share, rtol=1e-4, atol=1e-7)
-    # ... and that share is the gradient of sum_y q(y|x) L(x, y) - H(q(y|x)) by hand, with
-    # L(x, y) held at the class bounds the objective reports (bag of words and KL included,
-    # un-annealed: so beta = 1 throughout)
-    with tf.GradientTape() as tape:
-        model.compile(kl_weight_fn=lambda step: tf.constant(0.7), alpha=2.5)
-        out = model.objective(batch, beta=1.0, noise=noise)
-        log_q = tf.nn.log_softmax(out["class_logits"])[1::2]
-        bounds = tf.stop_gradient(out["class_bounds"])
-        by_hand = (tf.reduce_sum(tf.exp(log_q) * (bounds + log_q))) / 4
-    manual = tape.gradient(by_hand, watched["classifier"]).numpy()
-    np.testing.assert_allclose(unlabelled_share, manual, rtol=1e-4, atol=1e-6)
-    with pytest.raises(ValueError, match="unlabelled_pull must be in"):
-        model.compile(unlabelled_pull=1.5)
-
-
 def test_adversary_terms_and_their_gradients_by_hand():
     lam = 3.0
     model, batch = tiny_m2(adversary=lam)

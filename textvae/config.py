@@ -239,12 +239,6 @@ class M2Config:
     # (John et al. 2019), so that z carries no class and the class must reach the
     # decoder through y. 0 disables (no adversary is built).
     adversary: float = 0.0
-    # The share of the unlabelled term's gradient that reaches q(y|x), in [0, 1]: the
-    # term's value is unchanged, so the decoder and q(z|x, y) still learn from every
-    # class weighted by q(y|x), but q(y|x) is pulled towards the generative model's
-    # classification (argmin_y L(x, y)) only this much; where that classification is
-    # worse than q(y|x), the pull costs accuracy. 1 is Kingma et al.'s M2.
-    unlabelled_pull: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -281,6 +275,7 @@ RETIRED: dict[str, tuple[Any, str]] = {
     "m2.entropy_weight": (1.0, "removed in 9d25baf; the bound's own weight, 1.0, is what the code kept"),
     "m2.classifier_encoder": ("shared", "removed in a5fc42a; q(y|x) shares the encoder, as 'shared' did"),
     "train.lr_warmup_steps": (0, "removed in 9e439d7; the learning rate starts at its peak, as 0 did"),
+    "m2.unlabelled_pull": (1.0, "added in aef2579 and removed in session 21; the whole gradient reaches q(y|x), as 1.0 did"),
 }
 
 RANGES: dict[str, tuple[float | None, float | None]] = {
@@ -290,7 +285,6 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "m2.alpha": (0.0, None),
     "m2.labelled_fraction": (0.01, 0.99),
     "m2.adversary": (0.0, None),
-    "m2.unlabelled_pull": (0.0, 1.0),
     "tokenizer.vocab_size": (5, None),
     "tokenizer.character_coverage": (0.9, 1.0),
     "model.latent_dim": (0, None),

@@ -33,9 +33,7 @@ class M2VAE(LatentTextModel):
       labelled (x, y):  L(x, y) + alpha * CE(q(y|x), y)
       unlabelled x:     sum_y q(y|x) L(x, y) - H(q(y|x))
     The unlabelled sum enumerates every class in one batched pass, so the
-    classifier learns from unlabelled text through the weights q(y|x) (with
-    `unlabelled_pull` g < 1, only g times that gradient reaches q(y|x); the value
-    is unchanged). With free
+    classifier learns from unlabelled text through the weights q(y|x). With free
     bits lambda, the KL term is sum_d max(lambda, mean KL_d), the mean taken with
     the same weights (1 for labelled rows, q(y|x) for enumerated ones).
 
@@ -88,21 +86,16 @@ class M2VAE(LatentTextModel):
         self.num_classes = num_classes
         self.class_log_prior = [float(v) for v in class_log_prior]
         self.alpha = 1.0
-        self.unlabelled_pull = 1.0
 
     def get_config(self):
         config = super().get_config()
         config.update(classes=self.classes, class_log_prior=self.class_log_prior, adversary=self.adversary)
         return config
 
-    def compile(self, optimizer="adam", alpha: float = 1.0, unlabelled_pull: float = 1.0, **kwargs):
-        """`LatentTextModel.compile` plus the classification weight alpha and the share
-        of the unlabelled term's gradient that reaches q(y|x) (`m2.unlabelled_pull`)."""
+    def compile(self, optimizer="adam", alpha: float = 1.0, **kwargs):
+        """`LatentTextModel.compile` plus the classification weight alpha."""
         super().compile(optimizer, **kwargs)
-        if not 0.0 <= unlabelled_pull <= 1.0:
-            raise ValueError(f"unlabelled_pull must be in [0, 1], got {unlabelled_pull}")
         self.alpha = float(alpha)
-        self.unlabelled_pull = float(unlabelled_pull)
 
     def initialise_from(self, vae) -> dict:
         """Copies a trained SentenceVAE's weights into this model (see `m2.init_from`):
@@ -233,11 +226,7 @@ class M2VAE(LatentTextModel):
         # labelled rows once with their label; unlabelled rows once per class
         rows = tf.concat([lab_rows, tf.tile(unl_rows, [self.num_classes])], axis=0)
         ys = tf.concat([tf.gather(labels, lab_rows), tf.repeat(tf.range(self.num_classes), n_unl)], axis=0)
-        # the unlabelled term's value is unchanged; only this share of its gradient reaches q(y|x)
-        log_q_unl = tf.gather(log_q, unl_rows)  # (n_unl, C)
-        if self.unlabelled_pull < 1.0:
-            log_q_unl = self.unlabelled_pull * log_q_unl + (1.0 - self.unlabelled_pull) * tf.stop_gradient(log_q_unl)
-        q_unl = tf.exp(log_q_unl)
+        q_unl = tf.exp(tf.gather(log_q, unl_rows))  # (n_unl, C)
         weights = tf.concat([tf.ones([n_lab]), tf.reshape(tf.transpose(q_unl), [-1])], axis=0)
 
         terms = self._labelled_terms(views, features, rows, ys, training, noise)
@@ -249,7 +238,7 @@ class M2VAE(LatentTextModel):
         row_loss = row_bound
         if self.bag_of_words is not None:
             row_loss = row_bound + self.spec.bag_of_words * terms["bag_of_words"]
-        entropy = -tf.reduce_sum(q_unl * log_q_unl, axis=1)  # (n_unl,)
+        entropy = -tf.reduce_sum(q_unl * tf.gather(log_q, unl_rows), axis=1)  # (n_unl,)
         cross_entropy = -tf.gather(tf.gather(log_q, lab_rows), tf.gather(labels, lab_rows), batch_dims=1)
         loss = (tf.reduce_sum(weights * row_loss) - tf.reduce_sum(entropy)
                 + self.alpha * tf.reduce_sum(cross_entropy)) / n + beta * kl_term

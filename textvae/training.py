@@ -139,8 +139,7 @@ def compile_model(model, config: Config) -> None:
     if config.train.sampled_softmax >= model.vocab_size:
         raise ConfigError(f"train.sampled_softmax={config.train.sampled_softmax} must be below the "
                           f"vocabulary size {model.vocab_size} (0 = exact softmax)")
-    extra = ({"alpha": config.m2.alpha, "unlabelled_pull": config.m2.unlabelled_pull} if config.m2.enabled
-             else {"sampled_softmax": config.train.sampled_softmax})
+    extra = {"alpha": config.m2.alpha} if config.m2.enabled else {"sampled_softmax": config.train.sampled_softmax}
     model.compile(
         optimizer,
         kl_weight_fn=kl_weight_fn,
