@@ -275,7 +275,7 @@ RETIRED: dict[str, tuple[Any, str]] = {
     "m2.entropy_weight": (1.0, "removed in 9d25baf; the bound's own weight, 1.0, is what the code kept"),
     "m2.classifier_encoder": ("shared", "removed in a5fc42a; q(y|x) shares the encoder, as 'shared' did"),
     "train.lr_warmup_steps": (0, "removed in 9e439d7; the learning rate starts at its peak, as 0 did"),
-    "m2.unlabelled_pull": (1.0, "added in aef2579 and removed in session 21; the whole gradient reaches q(y|x), as 1.0 did"),
+    "m2.unlabelled_pull": (1.0, "removed in f772f7e; all of the unlabelled term's gradient reaches q(y|x), as 1.0 did"),
 }
 
 RANGES: dict[str, tuple[float | None, float | None]] = {
