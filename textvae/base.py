@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from textvae import distributions
 from textvae.config import CHOICES
+from textvae.cross_entropy import token_nll
 from textvae.data import pad_batch
 from textvae.decoding import DecodeOptions, generate_ids, strip_special
 from textvae.replicas import SkipSymbolicBuild, replica_scale, step_logs
@@ -45,8 +46,7 @@ def split_batch(batch):
 
 def sequence_nll(logits, targets, mask):
     """-log p of each sequence: (batch, time, vocab) logits, (batch, time) targets and mask -> (batch,)."""
-    token_nll = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
-    return tf.reduce_sum(token_nll * mask, axis=1)
+    return tf.reduce_sum(token_nll(logits, targets) * mask, axis=1)
 
 
 def bag_of_words_nll(head, code, views):

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from textvae import distributions, latent
 from textvae.base import LatentTextModel, bag_of_words_nll, sequence_nll, split_batch
+from textvae.cross_entropy import token_nll
 from textvae.decoders import bag_of_words_head, build_decoder, linear_parts, shared_word_vectors
 from textvae.encoders import build_encoder
 from textvae.priors import CodeGaussian, MixturePrior
@@ -125,10 +126,7 @@ class SentenceVAE(LatentTextModel):
         tiled = {name: tf.tile(value, [k, 1]) for name, value in views["decoder"].items()}
         logits = self.decoder(tiled, tf.reshape(z, [k * batch, self.latent_dim]), training=False)
         targets = tf.tile(views["targets"], [k, 1])
-        # log-softmax at the targets without the cross-entropy op's gradient output
-        # (no backward pass here): a third less time on the vocabulary-sized logits
-        token_log_p = tf.gather(logits, targets, batch_dims=2) - tf.reduce_logsumexp(logits, axis=-1)
-        log_p = tf.reduce_sum(token_log_p * tf.tile(views["target_mask"], [k, 1]), axis=1)
+        log_p = -tf.reduce_sum(token_nll(logits, targets) * tf.tile(views["target_mask"], [k, 1]), axis=1)
         return tf.reshape(log_p, [k, batch])
 
     def loss_terms(self, inputs, training=False, noise=None):

@@ -21,6 +21,7 @@ from textvae.callbacks import TrainingMonitor
 from textvae.config import Config, ConfigError, diff_configs
 from textvae.data import EncodedCorpus, encode_corpus, read_corpus, split_holdout, training_batches
 from textvae.distribute import distributed_dataset, is_chief, make_strategy
+from textvae.optimizer import FusedAdam
 from textvae.rundir import RunDir
 from textvae.schedules import kl_weight
 from textvae.semisupervised import mixed_batches, prepare_semi_supervised_data
@@ -128,7 +129,7 @@ def learning_rate(train_config):
 
 def compile_model(model, config: Config) -> None:
     """Adam with gradient clipping, the KL schedule and free bits; builds the optimizer."""
-    optimizer = keras.optimizers.Adam(learning_rate(config.train), global_clipnorm=config.train.clip_norm or None)
+    optimizer = FusedAdam(learning_rate(config.train), global_clipnorm=config.train.clip_norm or None)
     pretrain = config.train.pretrain_steps
 
     def kl_weight_fn(step):  # 0 while pretraining as an autoencoder, then the schedule from 0
