@@ -74,6 +74,10 @@ def test_missing_file_and_fields(tmp_path):
         read_corpus(path, DataConfig())
     with pytest.raises(DataError, match="label_field"):
         read_corpus(tmp_path / "a.jsonl", DataConfig(format="text", label_field="label"))
+    path = tmp_path / "a.tsv"
+    path.write_text("text\tlabel\na b\t1\nc\td\t0\n")  # found by tests/test_fuzz.py: b"\x01\n\t" as TSV
+    with pytest.raises(DataError, match=r"a.tsv:3: 3 fields, more than the header's 2"):
+        read_corpus(path, DataConfig(label_field="label"))
 
 
 def test_encoding_adds_bos_eos_and_counts_truncation():

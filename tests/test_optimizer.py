@@ -32,6 +32,7 @@ def test_fused_adam_takes_kerass_adam_steps_with_clipping_and_a_schedule():
     for a, b, s in zip(fused_variables, plain_variables, start):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
         assert np.abs(a.numpy() - s).max() > 0.05  # the steps moved the weights
-    assert [v.path for v in fused.variables] == [v.path for v in plain.variables]
+    # the same state (checkpoints hold it by position): names below the optimizer's own
+    assert [v.path.split("/", 1)[1] for v in fused.variables] == [v.path.split("/", 1)[1] for v in plain.variables]
     for a, b in zip(fused.variables, plain.variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)

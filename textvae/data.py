@@ -135,6 +135,9 @@ def _read_delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict]]:
     reader = csv.DictReader(lines, delimiter=delimiter)
     try:
         for record in reader:
+            if None in record:  # DictReader files a row's fields beyond the header under None
+                raise DataError(f"{path}:{reader.line_num}: {len(reader.fieldnames) + len(record[None])} fields, "
+                                f"more than the header's {len(reader.fieldnames)}")
             yield reader.line_num, record
     except csv.Error as e:
         raise DataError(f"{path}:{reader.line_num}: {e}") from None

@@ -18,9 +18,6 @@ import tensorflow as tf
 class FusedAdam(keras.optimizers.Adam):
     """`keras.optimizers.Adam` (same arguments and state) with a fused update step."""
 
-    def __init__(self, *args, name="adam", **kwargs):  # Adam's name: its variables keep their paths
-        super().__init__(*args, name=name, **kwargs)
-
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad:
             return super().update_step(gradient, variable, learning_rate)
