@@ -226,7 +226,8 @@ class M2VAE(LatentTextModel):
         # labelled rows once with their label; unlabelled rows once per class
         rows = tf.concat([lab_rows, tf.tile(unl_rows, [self.num_classes])], axis=0)
         ys = tf.concat([tf.gather(labels, lab_rows), tf.repeat(tf.range(self.num_classes), n_unl)], axis=0)
-        q_unl = tf.exp(tf.gather(log_q, unl_rows))  # (n_unl, C)
+        log_q_unl = tf.gather(log_q, unl_rows)  # (n_unl, C)
+        q_unl = tf.exp(log_q_unl)
         weights = tf.concat([tf.ones([n_lab]), tf.reshape(tf.transpose(q_unl), [-1])], axis=0)
 
         terms = self._labelled_terms(views, features, rows, ys, training, noise)
@@ -238,7 +239,7 @@ class M2VAE(LatentTextModel):
         row_loss = row_bound
         if self.bag_of_words is not None:
             row_loss = row_bound + self.spec.bag_of_words * terms["bag_of_words"]
-        entropy = -tf.reduce_sum(q_unl * tf.gather(log_q, unl_rows), axis=1)  # (n_unl,)
+        entropy = -tf.reduce_sum(q_unl * log_q_unl, axis=1)  # (n_unl,)
         cross_entropy = -tf.gather(tf.gather(log_q, lab_rows), tf.gather(labels, lab_rows), batch_dims=1)
         loss = (tf.reduce_sum(weights * row_loss) - tf.reduce_sum(entropy)
                 + self.alpha * tf.reduce_sum(cross_entropy)) / n + beta * kl_term
