@@ -2,6 +2,7 @@
 
   pip install torch==2.13.0          # the reference only; never a dependency of textvae
   python scripts/benchmark_speed.py [--steps 50] [--batch-sizes 32 64] [--iw-sentences 64] [--intra-op-threads 1]
+      [--rounds 5] [--interleaved-only]
 
 Measures, on real PTB batches from textvae's own pipeline (length-bucketed):
   - training throughput in real (non-padding) tokens per second of the LSTM VAE
@@ -17,6 +18,11 @@ Measures, on real PTB batches from textvae's own pipeline (length-bucketed):
   - the exact LSTM step's achieved FLOP/s (counted from the shapes, padded
     positions included since they are computed) against a dense fp32 matmul
     measured in the same run: the fraction of peak;
+  - interleaved (`--rounds`): per round, the exact LSTM step, the PyTorch reference and the
+    matmul peak timed back to back on the same batches, so that a machine whose speed drifts
+    (other tenants, clocks) moves all three alike; the per-round ratio and fraction of peak
+    and their medians are stored under `interleaved_lstm_bs<B>_*` (the figures above are
+    minutes apart, and on a noisy machine their ratio moves with the noise);
   - batches per second the input pipeline delivers on its own (it must outrun the step);
   - padding fraction of the batches (as batched, and with widths rounded to 8),
     peak resident memory of the process before PyTorch is imported;
@@ -120,8 +126,9 @@ def matmul_peaks(n=2048, repeats=10):
     return rates
 
 
-def time_torch(config, vocab_size, batches):
-    """The same LSTM VAE written plainly in PyTorch (CPU), trained on the same batches."""
+def torch_reference(config, vocab_size):
+    """(step, tensors, version): a train step of the same LSTM VAE written plainly in PyTorch
+    (CPU), `tensors(batches)` turning textvae's batches into its inputs."""
     import torch
     from torch import nn
 
@@ -156,18 +163,57 @@ def time_torch(config, vocab_size, batches):
 
     model = Reference()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    tensors = [(torch.from_numpy(b["token_ids"]).long(), torch.from_numpy(b["padding_mask"])) for b in batches]
 
-    def step(ids, mask):
+    def step(pair):
         optimizer.zero_grad()
-        loss = model(ids, mask)
+        loss = model(*pair)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
-        return loss
+        return {"loss": loss}
 
-    seconds, _ = timed(lambda pair: {"loss": step(*pair)}, tensors, shape=lambda pair: tuple(pair[0].shape))
-    return seconds, torch.__version__
+    def tensors(batches):
+        return [(torch.from_numpy(b["token_ids"]).long(), torch.from_numpy(b["padding_mask"])) for b in batches]
+
+    return step, tensors, torch.__version__
+
+
+def torch_shape(pair):
+    return tuple(pair[0].shape)
+
+
+def time_torch(config, vocab_size, batches):
+    """Seconds of the PyTorch reference over `batches`, and its version."""
+    step, tensors, version = torch_reference(config, vocab_size)
+    seconds, _ = timed(step, tensors(batches), shape=torch_shape)
+    return seconds, version
+
+
+def interleaved_rounds(config, tokenizer, batches, rounds):
+    """{"ratio": [...], "fraction_of_matmul_peak": [...]} per round: the exact LSTM step, the
+    PyTorch reference and the matmul peak timed back to back on the same batches (the order of
+    the two steps alternating), so that a machine whose speed drifts between the variants above
+    moves all three of a round alike."""
+    model = build_model(config, tokenizer)
+    compile_model(model, config)
+    tf_step = tf.function(model.train_step, reduce_retracing=True)
+    torch_step, tensors, _ = torch_reference(config, tokenizer.vocab_size)
+    pairs = tensors(batches)
+    tokens = sum(real_tokens(b) for b in batches)
+    flops = sum(lstm_step_flops(b, config, tokenizer.vocab_size) for b in batches)
+    timed(tf_step, batches)  # every shape traced once before the first round
+    timed(torch_step, pairs, shape=torch_shape)
+    ratios, fractions = [], []
+    for index in range(rounds):
+        order = ("tf", "torch") if index % 2 == 0 else ("torch", "tf")
+        seconds = {}
+        for name in order:
+            seconds[name] = (timed(tf_step, batches) if name == "tf"
+                             else timed(torch_step, pairs, shape=torch_shape))[0]
+        peak = max(matmul_peaks(repeats=3).values())
+        ratios.append((tokens / seconds["tf"]) / (tokens / seconds["torch"]))
+        fractions.append(flops / seconds["tf"] / peak)
+    return {"ratio": ratios, "fraction_of_matmul_peak": fractions}
 
 
 def input_pipeline_batches_per_second(encoded, batch_size: int, count: int = 2000) -> float:
@@ -204,6 +250,10 @@ def main():
     parser.add_argument("--iw-sentences", type=int, default=64)
     parser.add_argument("--iw-xla-sentences", type=int, default=32)
     parser.add_argument("--skip-torch", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of the interleaved exact-LSTM / PyTorch / peak measurement (0: none)")
+    parser.add_argument("--interleaved-only", action="store_true",
+                        help="only the interleaved measurement (and the input pipeline and padding)")
     parser.add_argument("--intra-op-threads", type=int, default=0,
                         help="threads per TensorFlow op, as train.intra_op_threads (0: TensorFlow's default)")
     parser.add_argument("--out", default=str(ROOT / "results" / "speed.json"))
@@ -243,7 +293,7 @@ def main():
                     ("transformer", transformer, False, batches), ("transformer_xla", transformer, True, rounded),
                     ("lstm_bfloat16", bfloat16, False, batches))
         for name, config, jit, stream in variants:
-            if jit and batch_size not in args.xla_batch_sizes:
+            if args.interleaved_only or jit and batch_size not in args.xla_batch_sizes:
                 continue
             seconds, warm = time_textvae(config, tokenizer, stream, jit)
             results[f"{name}_{key}_tokens_per_second"] = tokens / seconds
@@ -253,13 +303,13 @@ def main():
                 results[f"{name}_{key}_fraction_of_matmul_peak"] = flops / seconds / peak
             print(f"{name}_{key}: {tokens / seconds:.0f} real tokens/s", flush=True)
     for name, jit, count in (("iw500", False, args.iw_sentences), ("iw500_xla", True, args.iw_xla_sentences)):
-        if count:
+        if count and not args.interleaved_only:
             per_sentence = iw_seconds_per_sentence(lstm, tokenizer, count, jit)
             results[f"{name}_seconds_per_sentence"] = per_sentence
             results[f"{name}_ptb_test_minutes_extrapolated"] = per_sentence * 3761 / 60
     # before PyTorch is imported: the memory textvae's training needed
     results["peak_rss_gib_textvae"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-    if not args.skip_torch:
+    if not args.skip_torch and not args.interleaved_only:
         for key, (batches, tokens) in prepared.items():
             seconds, version = time_torch(lstm, vocab, batches)
             results["torch"] = version
@@ -270,6 +320,14 @@ def main():
             fastest = max(results.get(f"lstm{x}_{key}_tokens_per_second", 0)
                           for x in ("", "_xla", "_sampled", "_sampled_xla"))
             results[f"lstm_fastest_{key}_ratio"] = fastest / reference
+    if not args.skip_torch and args.rounds:
+        for key, (batches, _) in prepared.items():
+            rounds = interleaved_rounds(lstm, tokenizer, batches, args.rounds)
+            for name, values in rounds.items():
+                results[f"interleaved_lstm_{key}_{name}_rounds"] = values
+                results[f"interleaved_lstm_{key}_{name}_median"] = float(np.median(values))
+            print(f"interleaved {key}: ratio {np.median(rounds['ratio']):.2f}, "
+                  f"fraction of peak {np.median(rounds['fraction_of_matmul_peak']):.2f}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
