@@ -1,6 +1,6 @@
 """One row of the converged PTB table as a job that finishes inside a session.
 
-  python scripts/ptb_job.py ROW [--seed 0] [--steps 6000] [--run-root runs/ptbjob]
+  python scripts/ptb_job.py ROW [--seed 0] [--steps 6000] [--run-root runs/ptbjob] [--set K=V ...] [--tag T]
 
 Trains configs/ptb.yaml with the row's overrides (scripts/ptb_benchmark.py's
 VARIANTS, plus `recipe`: the quality issue's recipe; each also as `<row>_tied`, with
@@ -8,7 +8,8 @@ one word table), keeps the best validation checkpoint, and scores it on PTB test
 IW-NLL with K = 100 on every sentence and K = 500 on a seeded 500-sentence subset (a
 language model's NLL is exact, so it gets neither), PPL, -ELBO, KL, MI, AU, reconstruction BLEU (posterior mean,
 greedy) on the same subset, the validation curve, training time and hardware.
-Writes results/ptb/<steps>/<row>_seed<seed>.json (one folder per budget). Resumable: rerun the same command.
+Writes results/ptb/<steps>/<row>_seed<seed>.json (one folder per budget; with --tag T, a row
+trained with extra --set overrides: <row>_<T>_seed<seed>.json). Resumable: rerun the same command.
 """
 
 import argparse
@@ -54,13 +55,17 @@ def main():
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--run-root", default=str(ROOT / "runs" / "ptbjob"))
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--tag", default="", help="names the JSON and run of a row trained with --set overrides")
     args = parser.parse_args()
-    out = ROOT / "results" / "ptb" / str(args.steps) / f"{args.row}_seed{args.seed}.json"
+    if args.set and not args.tag:
+        parser.error("--set changes the row: name the variant with --tag")
+    name = f"{args.row}_{args.tag}" if args.tag else args.row
+    out = ROOT / "results" / "ptb" / str(args.steps) / f"{name}_seed{args.seed}.json"
     overrides = [o.format(pretrain=args.steps // 4) for o in ROWS[args.row]]
     overrides += [f"train.max_steps={args.steps}", f"kl.warmup_steps={args.steps // 4}", f"train.seed={args.seed}",
                   "train.eval_every=500", "train.checkpoint_every=500", "train.progress_bar=false", *args.set]
     config = load_config(ROOT / "configs" / "ptb.yaml", overrides)
-    workdir = Path(args.run_root) / f"{args.row}_seed{args.seed}"
+    workdir = Path(args.run_root) / f"{name}_seed{args.seed}"
     started = time.perf_counter()
     summary = train(config, workdir)
     train_seconds = time.perf_counter() - started
@@ -68,7 +73,7 @@ def main():
     started = time.perf_counter()
     full_k = 1 if config.model.latent_dim == 0 else 100
     test = evaluate_run(workdir, config.data.test, iw_samples=full_k, split_name="test")
-    row = {"row": args.row, "seed": args.seed, "overrides": overrides, "steps": summary["step"],
+    row = {"row": args.row, "tag": args.tag, "seed": args.seed, "overrides": overrides, "steps": summary["step"],
            "train_seconds_this_invocation": train_seconds, "cpu": cpu_name(), "test": test,
            "valid_curve": [{k: r[k] for k in ("step", "valid_elbo_ppl", "valid_kl")}
                            for r in RunDir(workdir).read_metrics() if "valid_elbo_ppl" in r]}
