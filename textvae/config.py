@@ -196,7 +196,8 @@ class TrainConfig:
     # distinct shapes XLA compiles for; 0 = 8 with jit_compile, else 1.
     pad_to_multiple: int = 0
     # Candidate words of the sampled softmax (Jean et al. 2015) in training;
-    # 0 = exact softmax. Evaluation and generation are always exact.
+    # 0 = exact softmax. Evaluation and generation are always exact. Faster, not
+    # free: the PTB LM at 10,000 steps ends 11% higher in perplexity with 1,024.
     sampled_softmax: int = 0
     # Compute dtype: float32, or mixed_float16 (GPU; dynamic loss scaling) /
     # mixed_bfloat16 with variables, q(z|x), softmax and losses in float32.
